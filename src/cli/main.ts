@@ -1,4 +1,47 @@
 #!/usr/bin/env node
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-await yargs(hideBin(process.argv)).scriptName('tsbak').command('x', 'x', {}, () => console.log('x')).parse();
+import { Output } from './output.js';
+import { VERSION } from '../version.js';
+import { backupCommand } from './commands/backup.js';
+import { exportCommand } from './commands/export.js';
+import { importCommand } from './commands/import.js';
+import { initCommand } from './commands/init.js';
+import { showCommand } from './commands/show.js';
+import { snapshotsCommand } from './commands/snapshots.js';
+import type { GlobalArgs } from './context.js';
+
+const argvRaw = hideBin(process.argv);
+const json = argvRaw.includes('--json');
+
+try {
+  await yargs(argvRaw)
+    .scriptName('tsbak')
+    .usage('$0 <command> [options]\n\nBack up and restore container images and volumes.')
+    .option('repo', {
+      type: 'string',
+      global: true,
+      describe: 'Repository: a directory or s3://BUCKET/PREFIX (default: $TSBAK_REPOSITORY, else the embedded default)',
+    })
+    .option('json', { type: 'boolean', global: true, default: false, describe: 'One JSON document on stdout; human output on stderr' })
+    .command(initCommand)
+    .command(backupCommand)
+    .command(snapshotsCommand)
+    .command(showCommand)
+    .command(exportCommand)
+    .command(importCommand)
+    .demandCommand(1, 'name a command; see tsbak --help')
+    .strict()
+    .version(VERSION)
+    .help()
+    .alias('h', 'help')
+    .epilogue('Exit codes: 0 ok, 1 failed, 2 usage, 3 partial, 11 repository locked. See tsbak(1).')
+    .fail((message, err) => {
+      if (err) throw err;
+      process.stderr.write(`tsbak: ${message}\nRun tsbak --help for usage.\n`);
+      process.exit(2);
+    })
+    .parseAsync() as GlobalArgs;
+} catch (err) {
+  process.exitCode = new Output(json).failure(err);
+}

@@ -1,0 +1,14 @@
+import type { CommandModule } from 'yargs';
+import { openBackend, repositoryLocation } from '../../repo/locate.js';
+import { Repository } from '../../repo/repository.js';
+import { outputFor, type GlobalArgs } from '../context.js';
+
+export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+  command: 'init',
+  describe: 'Create a new repository',
+  handler: async (argv) => {
+    const out = outputFor(argv);
+    const repo = await Repository.init(openBackend(repositoryLocation(argv.repo).url));
+    out.result({ repository: repo.location, id: repo.config.id, version: repo.config.version }, () => `created tsbak repository ${repo.config.id.slice(0, 8)} at ${repo.location}`);
+  },
+};

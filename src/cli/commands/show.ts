@@ -1,0 +1,33 @@
+import type { Argv, CommandModule } from 'yargs';
+import { openRepository, outputFor, type GlobalArgs } from '../context.js';
+import { formatBytes } from '../../util/format.js';
+
+interface ShowArgs extends GlobalArgs {
+  snap: string;
+}
+
+export const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
+  command: 'show <snap>',
+  describe: 'Show what a snapshot holds (SNAP: id, unique id prefix, or "latest")',
+  builder: (y: Argv<GlobalArgs>) => y.positional('snap', { type: 'string', demandOption: true }) as Argv<ShowArgs>,
+  handler: async (argv) => {
+    const out = outputFor(argv);
+    const repo = await openRepository(argv);
+    const { id, snapshot } = await repo.resolveSnapshot(argv.snap);
+    out.result({ id, ...snapshot }, () => {
+      const lines = [
+        `snapshot ${id}`,
+        `  time     ${snapshot.time}`,
+        `  host     ${snapshot.hostname}${snapshot.username ? ` (${snapshot.username})` : ''}`,
+        `  source   ${snapshot.source.kind} ${'host' in snapshot.source ? snapshot.source.host : snapshot.source.path}`,
+        `  tags     ${snapshot.tags.join(', ') || '-'}`,
+        `  images   ${snapshot.images.length}`,
+      ];
+      for (const img of snapshot.images) {
+        const size = img.layers.reduce((n, l) => n + l.size, 0);
+        lines.push(`    ${img.names.join(', ') || '<untagged>'}  ${img.config.slice(7, 19)}  ${img.layers.length} layers  ${formatBytes(size)}`);
+      }
+      return lines.join('\n');
+    });
+  },
+};

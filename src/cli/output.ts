@@ -1,0 +1,38 @@
+import { TsbakError, errorMessage } from '../errors.js';
+
+/**
+ * The command contract for output: with --json exactly one JSON document goes
+ * to stdout and everything human to stderr; without it, human output goes to
+ * stdout and diagnostics to stderr.
+ */
+export class Output {
+  constructor(readonly json: boolean) {}
+
+  /** Human progress and notes: stderr under --json, else stdout. */
+  info(line: string): void {
+    (this.json ? process.stderr : process.stdout).write(line + '\n');
+  }
+
+  warn(line: string): void {
+    process.stderr.write(`tsbak: warning: ${line}\n`);
+  }
+
+  /** The command's result: the JSON document, or the human rendering. */
+  result(document: unknown, human: () => string): void {
+    if (this.json) process.stdout.write(JSON.stringify(document, null, 2) + '\n');
+    else {
+      const text = human();
+      if (text) process.stdout.write(text + '\n');
+    }
+  }
+
+  /** Report a failure and return the exit code. */
+  failure(err: unknown): number {
+    const code = err instanceof TsbakError ? err.exitCode : 1;
+    const message = errorMessage(err);
+    process.stderr.write(`tsbak: error: ${message}\n`);
+    if (!(err instanceof TsbakError) && process.env.TSBAK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    if (this.json) process.stdout.write(JSON.stringify({ error: { message, exitCode: code } }, null, 2) + '\n');
+    return code;
+  }
+}

@@ -1,0 +1,47 @@
+import type { Readable } from 'node:stream';
+import { EngineClient, isNotFound } from './client.js';
+import { NotFoundError } from '../../errors.js';
+
+export interface EngineImageSummary {
+  Id: string;
+  RepoTags: string[] | null;
+  RepoDigests: string[] | null;
+  Size: number;
+}
+
+export interface EngineImageInspect {
+  Id: string;
+  RepoTags: string[];
+  RepoDigests: string[];
+  Os?: string;
+  Architecture?: string;
+  Size?: number;
+  RootFS: { Type: string; Layers?: string[] };
+}
+
+/** The engine's image operations that the image transport needs. */
+export class EngineImages {
+  constructor(readonly client: EngineClient) {}
+
+  async list(): Promise<EngineImageSummary[]> {
+    return this.client.json<EngineImageSummary[]>('GET', '/images/json');
+  }
+
+  async inspect(ref: string): Promise<EngineImageInspect> {
+    try {
+      return await this.client.json<EngineImageInspect>('GET', `/images/${encodeURIComponent(ref)}/json`);
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`image ${ref} does not exist in the engine at ${this.client.host}`);
+      throw err;
+    }
+  }
+
+  /** `docker save` of several images in one tar stream (shared layers appear once). */
+  async save(names: string[]): Promise<Readable> {
+    return this.client.request('GET', '/images/get', { query: { names } });
+  }
+
+  async version(): Promise<{ Version: string; ApiVersion: string }> {
+    return this.client.json('GET', '/version');
+  }
+}

@@ -1,0 +1,90 @@
+import type { Backend } from './backend/backend.js';
+import { keys, indexIdOfKey } from './format.js';
+import { sha256, digestHex, parseDigest, type Digest } from '../util/digest.js';
+import { CorruptDataError, errorMessage } from '../errors.js';
+import { mapLimit } from '../util/concurrency.js';
+
+/** What a blob is, for listings and checks; the format does not depend on it. */
+export type BlobKind = 'layer' | 'config' | 'manifest' | 'blob';
+
+export interface BlobEntry {
+  digest: Digest;
+  /** Uncompressed size in bytes. */
+  size: number;
+  /** Size of the stored (compressed) object in bytes. */
+  stored: number;
+  kind: BlobKind;
+}
+
+interface IndexFile {
+  version: 1;
+  blobs: BlobEntry[];
+}
+
+/**
+ * The union of all immutable index files: which blobs the repository holds.
+ * A blob counts as present only once an index file names it, so a blob object
+ * written by a crashed run is invisible garbage, never a dangling reference.
+ */
+export class BlobIndex {
+  private readonly entries = new Map<Digest, BlobEntry>();
+  private readonly pending: BlobEntry[] = [];
+
+  static async load(backend: Backend): Promise<BlobIndex> {
+    const index = new BlobIndex();
+    const names: string[] = [];
+    for await (const key of backend.list(keys.indexPrefix)) if (indexIdOfKey(key)) names.push(key);
+    await mapLimit(names, 16, async (key) => {
+      const buf = await backend.readBuffer(key);
+      let file: IndexFile;
+      try {
+        file = JSON.parse(buf.toString('utf8')) as IndexFile;
+      } catch (err) {
+        throw new CorruptDataError(`index file ${key} is not valid JSON: ${errorMessage(err)}`);
+      }
+      if (sha256(buf) !== `sha256:${indexIdOfKey(key)}`) {
+        throw new CorruptDataError(`index file ${key} does not match its name (corrupted on disk?)`);
+      }
+      for (const entry of file.blobs) index.entries.set(parseDigest(entry.digest, key), entry);
+    });
+    return index;
+  }
+
+  has(digest: string): boolean {
+    return this.entries.has(digest as Digest);
+  }
+
+  get(digest: string): BlobEntry | undefined {
+    return this.entries.get(digest as Digest);
+  }
+
+  all(): IterableIterator<BlobEntry> {
+    return this.entries.values();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Record a blob just written; it becomes durable with the next flush. */
+  add(entry: BlobEntry): void {
+    if (this.entries.has(entry.digest)) return;
+    this.entries.set(entry.digest, entry);
+    this.pending.push(entry);
+  }
+
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** Write the pending entries as one new index file. */
+  async flush(backend: Backend): Promise<string | undefined> {
+    if (this.pending.length === 0) return undefined;
+    const file: IndexFile = { version: 1, blobs: [...this.pending] };
+    const buf = Buffer.from(JSON.stringify(file));
+    const hex = digestHex(sha256(buf));
+    await backend.writeBuffer(keys.index(hex), buf);
+    this.pending.length = 0;
+    return hex;
+  }
+}

@@ -1,0 +1,167 @@
+import { createWriteStream } from 'node:fs';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import type { Backend } from './backend/backend.js';
+import type { BlobIndex, BlobKind } from './blob-index.js';
+import { keys } from './format.js';
+import { DigestCounter, sha256, type Digest } from '../util/digest.js';
+import { decompressor, detectCompression, zstdCompressor, ZSTD_LEVEL, type Compression } from '../util/compression.js';
+import { peek, tap } from '../util/streams.js';
+import { CorruptDataError } from '../errors.js';
+
+/**
+ * A blob written to local staging but not yet published. `digest` is of the
+ * uncompressed content (the key); `rawDigest` is of the bytes as they arrived,
+ * which differ when the input was gzip or zstd compressed (a registry layer).
+ */
+export interface StagedBlob {
+  readonly digest: Digest;
+  readonly size: number;
+  readonly rawDigest: Digest;
+  readonly rawSize: number;
+  readonly compression: Compression;
+  readonly storedSize: number;
+  /** Local path of the zstd-compressed content. */
+  readonly path: string;
+}
+
+export interface StageOptions {
+  /** Expected size, used to pick single- or multi-threaded compression. */
+  sizeHint?: number;
+  /** Detect gzip/zstd input and store the decompressed content. */
+  decompress?: boolean;
+}
+
+/** The interface transports use to hand blobs to a destination without knowing its format. */
+export interface BlobSink {
+  has(digest: string): boolean;
+  stage(source: Readable, options?: StageOptions): Promise<StagedBlob>;
+  discard(staged: StagedBlob): Promise<void>;
+}
+
+/** The interface transports use to read blobs back. */
+export interface BlobSource {
+  size(digest: Digest): number;
+  open(digest: Digest): Promise<Readable>;
+  readBuffer(digest: Digest): Promise<Buffer>;
+}
+
+/** Content-addressed blobs, each one zstd frame keyed by the sha256 of its content. */
+export class BlobStore implements BlobSink, BlobSource {
+  constructor(
+    private readonly backend: Backend,
+    private readonly index: BlobIndex,
+  ) {}
+
+  has(digest: string): boolean {
+    return this.index.has(digest);
+  }
+
+  size(digest: Digest): number {
+    const entry = this.index.get(digest);
+    if (!entry) throw new CorruptDataError(`blob ${digest} is not in the repository index`);
+    return entry.size;
+  }
+
+  async stage(source: Readable, options: StageOptions = {}): Promise<StagedBlob> {
+    const path = join(await this.backend.stagingDir(), `blob-${randomBytes(8).toString('hex')}`);
+    const raw = new DigestCounter();
+    const plain = new DigestCounter();
+    let compression: Compression = 'none';
+    try {
+      let input: Readable = source;
+      if (options.decompress) {
+        const peeked = await peek(source, 4);
+        compression = detectCompression(peeked.head);
+        input = peeked.stream;
+      }
+      const stages: NodeJS.ReadWriteStream[] = [tap((c) => raw.update(c))];
+      if (compression !== 'none') stages.push(decompressor(compression), tap((c) => plain.update(c)));
+      await pipeline([input, ...stages, zstdCompressor(options.sizeHint), createWriteStream(path, { mode: 0o600 })]);
+      const storedSize = (await stat(path)).size;
+      const content = compression === 'none' ? raw : plain;
+      const rawDigest = raw.digest();
+      return {
+        digest: compression === 'none' ? rawDigest : content.digest(),
+        size: content.bytes,
+        rawDigest,
+        rawSize: raw.bytes,
+        compression,
+        storedSize,
+        path,
+      };
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+  }
+
+  /** Read back a small staged blob (a config or manifest) before it is committed. */
+  async readStaged(staged: StagedBlob, limit: number): Promise<Buffer> {
+    if (staged.size > limit) throw new CorruptDataError(`blob ${staged.digest} is ${staged.size} bytes; documents are limited to ${limit}`);
+    return zstdDecompress(await readFile(staged.path));
+  }
+
+  async discard(staged: StagedBlob): Promise<void> {
+    await rm(staged.path, { force: true });
+  }
+
+  /** Publish a staged blob (or drop it if already present) and record it in the index. */
+  async commit(staged: StagedBlob, kind: BlobKind): Promise<void> {
+    if (this.index.has(staged.digest)) {
+      await this.discard(staged);
+      return;
+    }
+    await this.backend.writeFile(keys.blob(staged.digest), staged.path);
+    this.index.add({ digest: staged.digest, size: staged.size, stored: staged.storedSize, kind });
+  }
+
+  /** Store a small blob held in memory (configs, manifests). */
+  async putBuffer(data: Buffer, kind: BlobKind): Promise<Digest> {
+    const digest = sha256(data);
+    if (this.index.has(digest)) return digest;
+    const stored = zstdCompress(data, { compressionLevel: ZSTD_LEVEL, checksumFlag: true });
+    await this.backend.writeBuffer(keys.blob(digest), stored);
+    this.index.add({ digest, size: data.length, stored: stored.length, kind });
+    return digest;
+  }
+
+  /** The blob's content, verified against its digest as it streams (the stream errors at the end on mismatch). */
+  async open(digest: Digest): Promise<Readable> {
+    const stored = await this.backend.read(keys.blob(digest));
+    const plain = decompressor('zstd');
+    const verify = verifier(digest, `blob ${digest}`);
+    stored.on('error', (err) => plain.destroy(err));
+    plain.on('error', (err) => verify.destroy(new CorruptDataError(`blob ${digest} cannot be decompressed: ${err.message}`)));
+    return stored.pipe(plain).pipe(verify);
+  }
+
+  async readBuffer(digest: Digest): Promise<Buffer> {
+    const data = zstdDecompress(await this.backend.readBuffer(keys.blob(digest)));
+    if (sha256(data) !== digest) throw new CorruptDataError(`blob ${digest} does not match its digest (repository corrupted?)`);
+    return data;
+  }
+
+  async flushIndex(): Promise<string | undefined> {
+    return this.index.flush(this.backend);
+  }
+}
+
+/** A pass-through that fails at the end unless the content hashes to `digest`. */
+export function verifier(digest: Digest, what: string): Transform {
+  const counter = new DigestCounter();
+  return new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      counter.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      const actual = counter.digest();
+      callback(actual === digest ? null : new CorruptDataError(`${what} does not match its digest: got ${actual}`));
+    },
+  });
+}

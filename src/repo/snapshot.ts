@@ -1,0 +1,31 @@
+import type { ImageRecord } from '../image/model.js';
+
+/** Where a snapshot's content came from. */
+export type SnapshotSource =
+  | { kind: 'engine'; host: string; engineVersion?: string }
+  | { kind: 'archive'; path: string }
+  | { kind: 'registry'; host: string };
+
+/**
+ * A snapshot document. Immutable: written once, last, after everything it
+ * references; its id is the sha256 of its bytes.
+ */
+export interface Snapshot {
+  version: 1;
+  time: string;
+  hostname: string;
+  username?: string;
+  tags: string[];
+  tool: string;
+  source: SnapshotSource;
+  images: ImageRecord[];
+  /** Filled by the volume backup (issue 3); empty until then. */
+  volumes: unknown[];
+  /** Filled by container backup (issue 4); empty until then. */
+  containers: unknown[];
+}
+
+export interface StoredSnapshot {
+  id: string;
+  snapshot: Snapshot;
+}
