@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Output } from './output.js';
+import { protectDash } from './stdio.js';
 import { VERSION } from '../version.js';
 import { backupCommand } from './commands/backup.js';
 import { exportCommand } from './commands/export.js';
@@ -11,7 +12,7 @@ import { showCommand } from './commands/show.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import type { GlobalArgs } from './context.js';
 
-const argvRaw = hideBin(process.argv);
+const argvRaw = protectDash(hideBin(process.argv));
 const json = argvRaw.includes('--json');
 
 try {

@@ -1,4 +1,4 @@
-import { TsbakError, errorMessage } from '../errors.js';
+import { TsbakError, errorMessage, isErrno } from '../errors.js';
 
 /**
  * The command contract for output: with --json exactly one JSON document goes
@@ -29,7 +29,7 @@ export class Output {
   /** Report a failure and return the exit code. */
   failure(err: unknown): number {
     const code = err instanceof TsbakError ? err.exitCode : 1;
-    const message = errorMessage(err);
+    const message = isErrno(err, 'EPIPE') ? 'the reader of standard output went away before the output was complete' : errorMessage(err);
     process.stderr.write(`tsbak: error: ${message}\n`);
     if (!(err instanceof TsbakError) && process.env.TSBAK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     if (this.json) process.stdout.write(JSON.stringify({ error: { message, exitCode: code } }, null, 2) + '\n');

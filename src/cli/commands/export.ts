@@ -1,4 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
+import { STDIO } from '../stdio.js';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { exportSnapshotImages } from '../../ops/image-export.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
@@ -21,12 +22,12 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
       .example('$0 export latest app:1 -o app.tar', 'then: docker load -i app.tar') as Argv<ExportArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
-    if (argv.output === '-' && process.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal; redirect it or use -o FILE');
-    if (argv.output === '-' && argv.json) throw new UsageError('--json and -o - both want standard output; write the archive to a file');
+    if (argv.output === STDIO && process.stdout.isTTY) throw new UsageError('refusing to write an archive to a terminal; redirect it or use -o FILE');
+    if (argv.output === STDIO && argv.json) throw new UsageError('--json and -o - both want standard output; write the archive to a file');
     const repo = await openRepository(argv);
     const stored = await repo.resolveSnapshot(argv.snap);
-    const result = await exportSnapshotImages(repo, stored, argv.images ?? [], argv.output === '-' ? process.stdout : argv.output);
-    if (argv.output === '-') {
+    const result = await exportSnapshotImages(repo, stored, argv.images ?? [], argv.output === STDIO ? process.stdout : argv.output);
+    if (argv.output === STDIO) {
       process.stderr.write(`exported ${result.images.length} image(s), ${formatBytes(result.bytes)}\n`);
       return;
     }

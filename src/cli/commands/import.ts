@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { access } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { STDIO } from '../stdio.js';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { importArchive } from '../../ops/image-import.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
@@ -20,11 +21,11 @@ export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
       .option('tag', { type: 'string', array: true, default: [] as string[], describe: 'A tag to put on the snapshot (repeatable)' }) as Argv<ImportArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
-    if (argv.file === '-' && process.stdin.isTTY) throw new UsageError('standard input is a terminal; pipe an archive in or name a file');
-    if (argv.file !== '-') await access(argv.file).catch(() => Promise.reject(new NotFoundError(`archive ${argv.file} does not exist or is not readable`)));
+    if (argv.file === STDIO && process.stdin.isTTY) throw new UsageError('standard input is a terminal; pipe an archive in or name a file');
+    if (argv.file !== STDIO) await access(argv.file).catch(() => Promise.reject(new NotFoundError(`archive ${argv.file} does not exist or is not readable`)));
     const repo = await openRepository(argv);
-    const source = argv.file === '-' ? process.stdin : createReadStream(argv.file, { highWaterMark: 1 << 20 });
-    const result = await importArchive(repo, source, argv.file, argv.tag);
+    const source = argv.file === STDIO ? process.stdin : createReadStream(argv.file, { highWaterMark: 1 << 20 });
+    const result = await importArchive(repo, source, argv.file === STDIO ? '-' : argv.file, argv.tag);
     out.result({ repository: repo.location, ...result }, () =>
       [
         ...result.images.map((i) => `  ${(i.names[0] ?? i.id.slice(7, 19)).padEnd(40)} ${i.layers} layers`),
