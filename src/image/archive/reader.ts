@@ -52,7 +52,9 @@ export async function readImageArchive(source: Readable, sink: ArchiveSink, what
     return await reader.resolve();
   } catch (err) {
     await reader.discardAll();
-    throw err instanceof ArchiveError || err instanceof CorruptDataError ? err : wrapTarError(err, what);
+    // A truncated tar destroys the entry being staged; the tar parser's own error says why.
+    const cause = reader.tarError ?? err;
+    throw cause instanceof ArchiveError || cause instanceof CorruptDataError ? cause : wrapTarError(cause, what);
   }
 }
 
@@ -70,6 +72,7 @@ class ArchiveReader {
   private readonly metadata = new Map<string, Buffer>();
   private readonly staged: StagedBlob[] = [];
   private readonly used = new Map<Digest, { staged: StagedBlob; kind: 'layer' | 'config' }>();
+  tarError: Error | undefined;
 
   constructor(
     private readonly sink: ArchiveSink,
@@ -81,6 +84,7 @@ class ArchiveReader {
     if (head.length === 0) throw new ArchiveError(`${this.what} is empty`);
     const compression = detectCompression(head);
     const extract = tarExtract();
+    extract.on('error', (err: Error) => (this.tarError ??= err));
     const tarInput = compression === 'none' ? stream : stream.pipe(decompressor(compression));
     if (compression !== 'none') stream.on('error', (err) => tarInput.destroy(err));
     tarInput.on('error', (err) => extract.destroy(err));

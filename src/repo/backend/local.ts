@@ -1,4 +1,3 @@
-import { createReadStream } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, stat, copyFile, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -51,7 +50,7 @@ export class LocalBackend implements Backend {
       if (isErrno(err, 'ENOENT')) throw new NotFoundError(`repository object ${key} is missing from ${this.root}`);
       throw err;
     });
-    return createReadStream('', { fd: handle.fd, highWaterMark: 1 << 20 });
+    return handle.createReadStream({ highWaterMark: 1 << 20 });
   }
 
   async readBuffer(key: string): Promise<Buffer> {
