@@ -83,9 +83,9 @@ export async function cleanupStale(): Promise<void> {
     const dir = path.join(TMP, entry);
     if (!isStale(dir)) continue;
     log(`removing leftovers of an interrupted run in ${dir}`);
-    for (const sub of await fsp.readdir(dir).catch(() => [] as string[])) {
-      if (existsSync(path.join(dir, sub, 'docker.pid'))) await stopEngine(path.join(dir, sub));
-    }
+    const subs = await fsp.readdir(dir).catch(() => [] as string[]);
+    const engines = subs.map((s) => path.join(dir, s)).filter((d) => existsSync(path.join(d, 'docker.pid')));
+    await Promise.all(engines.map((d) => stopEngine(d)));
     // Registries: their command lines name their config file in this dir.
     for (const pid of await pidsMentioning(`${dir}/`)) {
       signal(pid, 'SIGTERM');
@@ -112,6 +112,7 @@ function isStale(dir: string): boolean {
 function createBaseDir(teardown: Teardown): string {
   const baseDir = mkdtempSync(path.join(TMP, BASE_PREFIX));
   writeFileSync(path.join(baseDir, 'owner.pid'), `${process.pid}\n`);
+  log(`base dir ${baseDir}`);
   teardown.add(`base dir ${baseDir}`, () => removeTree(baseDir), { last: true });
   return baseDir;
 }
@@ -123,11 +124,16 @@ async function component<T extends { stop(): Promise<void> }>(teardown: Teardown
   return c;
 }
 
-async function startEngines(teardown: Teardown, baseDir: string): Promise<{ a: Engine; b: Engine; fixtures: FixturesVar }> {
-  const [a, b] = await Promise.all([
+async function startEngines(
+  teardown: Teardown,
+  baseDir: string,
+  abort: AbortSignal,
+): Promise<{ a: Engine; b: Engine; fixtures: FixturesVar }> {
+  const [a, b] = await allSettledOrThrow([
     component(teardown, 'engine tsbak-a', () => startDockerd('tsbak-a', baseDir)),
     component(teardown, 'engine tsbak-b', () => startDockerd('tsbak-b', baseDir)),
-  ]);
+  ] as const);
+  abort.throwIfAborted();
   const [fixtures, baseOnB] = await Promise.all([
     timed('fixtures on tsbak-a', () => buildFixtures(a.host)),
     timed('base image on tsbak-b', () => importBase(b.host)),
@@ -151,15 +157,20 @@ function skipVars(reason: string, fatal: boolean): StartResult {
  * Installs what is missing (as root), then starts two engines with fixtures, an open
  * and an htpasswd registry, and s3rver. Every started component is added to `teardown`,
  * also when a later step fails; failures become a skip reason, never an exception.
+ * When `abort` fires, steps under way finish (so their processes get registered) and
+ * no new step starts.
  */
-export async function startEnvironment(teardown: Teardown): Promise<StartResult> {
+export async function startEnvironment(teardown: Teardown, abort: AbortSignal = new AbortController().signal): Promise<StartResult> {
   const t0 = Date.now();
   const packages = await timed('Debian packages', ensurePackages);
+  if (abort.aborted) return skipVars('interrupted', false);
   if (process.getuid?.() !== 0) {
     return skipVars(`not running as root: dockerd cannot start${packages.notice ? `; ${packages.notice}` : ''}`, false);
   }
-  if (packages.notice) return skipVars(packages.notice, false);
+  // As root the packages should have installed: a failure there is an error, not a skip.
+  if (packages.notice) return skipVars(packages.notice, true);
   await cleanupStale();
+  if (abort.aborted) return skipVars('interrupted', false);
   const baseDir = createBaseDir(teardown);
   const dockerConfig = path.join(baseDir, 'docker-config');
   await fsp.mkdir(dockerConfig);
@@ -167,14 +178,14 @@ export async function startEnvironment(teardown: Teardown): Promise<StartResult>
   process.env.DOCKER_CONFIG = dockerConfig;
   try {
     const [engines, open, auth, s3] = await allSettledOrThrow([
-      startEngines(teardown, baseDir),
+      startEngines(teardown, baseDir, abort),
       component(teardown, 'registry', () => startRegistry(baseDir)),
       component(teardown, 'registry (htpasswd)', () =>
         startRegistry(baseDir, { htpasswd: { user: REGISTRY_USER, password: REGISTRY_PASSWORD } }),
       ),
       component(teardown, 's3rver', () => startS3(baseDir)),
     ] as const);
-    log(`all components ready in ${elapsed(t0)} (base dir ${baseDir})`);
+    log(`all components ready in ${elapsed(t0)}`);
     return {
       vars: {
         TSBAK_TEST_ENV: '1',
@@ -198,7 +209,7 @@ export async function startEnvironment(teardown: Teardown): Promise<StartResult>
       },
     };
   } catch (e) {
-    const reason = `the test environment failed to start: ${(e as Error).message}`;
+    const reason = abort.aborted ? 'interrupted' : `the test environment failed to start: ${(e as Error).message}`;
     log(reason);
     return skipVars(reason.split('\n')[0]!, true);
   }

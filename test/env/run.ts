@@ -63,22 +63,32 @@ async function main(): Promise<number> {
     return 1;
   }
   const teardown = new Teardown();
+  const abort = new AbortController();
   let child: ChildProcess | undefined;
-  let stopping = false;
+  let received: NodeJS.Signals | undefined;
+  let signals = 0;
+  // First signal: stop the tests, let start-up steps finish (so nothing is left running), tear down.
   const onSignal = (sig: NodeJS.Signals) => {
-    if (stopping) return console.error('test env: still tearing down, please wait');
-    stopping = true;
-    console.error(`test env: ${sig}: stopping tests and components`);
-    child?.kill(sig);
-    void teardown.run().finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    signals += 1;
+    if (signals === 1) {
+      received = sig;
+      console.error(`test env: ${sig}: stopping, then tearing down`);
+      abort.abort();
+      child?.kill(sig);
+    } else if (signals === 2) {
+      console.error('test env: still tearing down; signal again to exit at once (the next run removes leftovers)');
+    } else {
+      process.exit(exitCodeFor(sig));
+    }
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const started = await startEnvironment(teardown);
+    const started = await startEnvironment(teardown, abort.signal);
+    if (received) return exitCodeFor(received);
     if (started.skip) console.error(`test env: integration tests will be skipped: ${started.skip.reason}`);
-    if (stopping) return 1;
     const code = await runTests(files, argv.filter((a) => a.startsWith('--')), childEnv(started.vars), (c) => (child = c));
+    if (received) return exitCodeFor(received);
     // A broken environment as root is a failure, not a quiet skip (unless asked for).
     if (started.skip?.fatal && process.env.TSBAK_TEST_ALLOW_SKIP !== '1') {
       console.error('test env: failing the run because the environment did not start (TSBAK_TEST_ALLOW_SKIP=1 allows it)');
@@ -90,6 +100,10 @@ async function main(): Promise<number> {
     await teardown.run();
     console.error(`test env: torn down in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   }
+}
+
+function exitCodeFor(sig: NodeJS.Signals): number {
+  return sig === 'SIGINT' ? 130 : 143;
 }
 
 main().then(
