@@ -1,4 +1,5 @@
 // Brings up every real component the integration tests use and describes them in env vars.
+// Also usable from benchmarks: startEnvironment(new Teardown()), then teardown.run().
 import { existsSync, mkdtempSync, promises as fsp, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDockerd, stopEngine, type Engine } from './dockerd.js';
@@ -6,6 +7,7 @@ import { buildFixtures, importBase, type FixtureImage, type Fixtures } from './f
 import { DOCKER_CLI, ensurePackages } from './install.js';
 import { startRegistry } from './registry.js';
 import { startS3 } from './s3.js';
+import { Teardown } from './teardown.js';
 import { elapsed, isAlive, pidsMentioning, removeTree, signal, waitForExit } from './util.js';
 
 export const REGISTRY_USER = 'tsbak';
@@ -18,44 +20,6 @@ const TMP = '/tmp';
 export interface FixturesVar extends Fixtures {
   /** The base image imported on engine B too (same layer, another image ID). */
   baseOnB?: FixtureImage;
-}
-
-/**
- * Stop actions in the order components came up. A stop added after run() started
- * (a component that finished starting during a Ctrl-C) runs at once.
- */
-export class Teardown {
-  private readonly stops: { what: string; stop: () => Promise<void> }[] = [];
-  private readonly finals: { what: string; stop: () => Promise<void> }[] = [];
-  private running: Promise<void> | undefined;
-
-  /** Registers a stop; `last` ones run after all others (the directories holding them). */
-  add(what: string, stop: () => Promise<void>, opts: { last?: boolean } = {}): void {
-    if (this.running) {
-      void this.running.then(() => this.stopOne(what, stop));
-      return;
-    }
-    (opts.last ? this.finals : this.stops).push({ what, stop });
-  }
-
-  run(): Promise<void> {
-    this.running ??= this.stopAll();
-    return this.running;
-  }
-
-  private async stopAll(): Promise<void> {
-    // Components are independent of each other, so they stop in parallel.
-    await Promise.all(this.stops.map((s) => this.stopOne(s.what, s.stop)));
-    for (const s of this.finals) await this.stopOne(s.what, s.stop);
-  }
-
-  private async stopOne(what: string, stop: () => Promise<void>): Promise<void> {
-    try {
-      await stop();
-    } catch (e) {
-      console.error(`test env: stopping ${what} failed: ${(e as Error).message}`);
-    }
-  }
 }
 
 export interface StartResult {
@@ -169,7 +133,7 @@ export async function startEnvironment(teardown: Teardown, abort: AbortSignal = 
   }
   // As root the packages should have installed: a failure there is an error, not a skip.
   if (packages.notice) return skipVars(packages.notice, true);
-  await cleanupStale();
+  await cleanupStale().catch((e: Error) => log(`cleaning up earlier runs failed (continuing): ${e.message}`));
   if (abort.aborted) return skipVars('interrupted', false);
   const baseDir = createBaseDir(teardown);
   const dockerConfig = path.join(baseDir, 'docker-config');
@@ -214,3 +178,5 @@ export async function startEnvironment(teardown: Teardown, abort: AbortSignal = 
     return skipVars(reason.split('\n')[0]!, true);
   }
 }
+
+export { Teardown };

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startEnvironment, Teardown } from './env.js';
+import { startEnvironment } from './env.js';
+import { Teardown } from './teardown.js';
 
 const DIST_TEST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SUITES = ['unit', 'integration'];

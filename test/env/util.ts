@@ -126,7 +126,9 @@ export async function waitUntil(
 /** The last `lines` lines of a text file, or a note that it cannot be read. */
 export function tailFile(file: string, lines = 20): string {
   try {
-    const text = readFileSync(file, 'utf8').trimEnd().split('\n');
+    const content = readFileSync(file, 'utf8').trimEnd();
+    if (content === '') return `(${file} is empty)`;
+    const text = content.split('\n');
     return `--- last ${Math.min(lines, text.length)} lines of ${file} ---\n${text.slice(-lines).join('\n')}`;
   } catch (e) {
     return `(cannot read ${file}: ${(e as Error).message})`;
