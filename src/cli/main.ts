@@ -10,6 +10,7 @@ import { importCommand } from './commands/import.js';
 import { initCommand } from './commands/init.js';
 import { showCommand } from './commands/show.js';
 import { snapshotsCommand } from './commands/snapshots.js';
+import { restoreCommand } from './commands/restore.js';
 import type { GlobalArgs } from './context.js';
 
 const argvRaw = protectDash(hideBin(process.argv));
@@ -31,6 +32,7 @@ try {
     .command(showCommand)
     .command(exportCommand)
     .command(importCommand)
+    .command(restoreCommand)
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)

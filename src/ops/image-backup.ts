@@ -4,41 +4,35 @@ import { EngineImages, type EngineImageInspect } from '../image/engine/images.js
 import type { EngineClient } from '../image/engine/client.js';
 import { readImageArchive } from '../image/archive/reader.js';
 import { commitArchiveBlobs } from './commit.js';
-import { newSnapshot } from './snapshot-doc.js';
 import { parseDigest, shortId } from '../util/digest.js';
-import { ArchiveError, UsageError } from '../errors.js';
+import { ArchiveError } from '../errors.js';
 
 export interface ImageBackupOptions {
   all: boolean;
+  /** Image names or ids; container images are passed by id. */
   images: string[];
-  tags: string[];
   log?: (line: string) => void;
 }
 
 export interface ImageBackupResult {
-  snapshotId: string;
-  images: { names: string[]; id: string; layers: number; size: number }[];
+  records: ImageRecord[];
   /** Images whose data had to be read from the engine (the others were all in the repository). */
   savedImages: number;
   newBlobs: number;
   newBytes: number;
-  durationMs: number;
 }
 
 const UNTAGGED = '<none>:<none>';
 
 /**
- * Back up engine images. An image whose config and layers are all in the
- * repository already is recorded from `inspect` alone: no `docker save`.
- * The rest come from one save stream, verified layer by layer.
+ * Store engine images in the repository (blobs and index entries; the caller
+ * writes the snapshot). An image whose config and layers are all stored
+ * already is recorded from `inspect` alone: no `docker save`. The rest come
+ * from one save stream, verified layer by layer.
  */
 export async function backupEngineImages(repo: Repository, client: EngineClient, options: ImageBackupOptions): Promise<ImageBackupResult> {
-  const started = Date.now();
   const engine = new EngineImages(client);
-  const version = await engine.version();
   const selected = await selectImages(engine, options);
-  if (selected.length === 0) throw new UsageError('nothing to back up: the engine has no tagged images (name some with --image)');
-
   const blobs = await repo.blobs();
   const missing = selected.filter((img) => !blobs.has(img.Id) || (img.RootFS.Layers ?? []).some((l) => !blobs.has(l)));
   let stats = { newBlobs: 0, newBytes: 0 };
@@ -54,23 +48,7 @@ export async function backupEngineImages(repo: Repository, client: EngineClient,
     }
     stats = await commitArchiveBlobs(blobs, result);
   }
-
-  const records = selected.map((img) => recordOf(img, (d) => blobs.size(d)));
-  await blobs.flushIndex();
-  const snapshot = newSnapshot({ kind: 'engine', host: client.host, engineVersion: version.Version }, records, options.tags);
-  const snapshotId = await repo.saveSnapshot(snapshot);
-  return {
-    snapshotId,
-    images: records.map((r) => ({
-      names: r.names,
-      id: r.config,
-      layers: r.layers.length,
-      size: r.layers.reduce((n, l) => n + l.size, 0),
-    })),
-    savedImages: missing.length,
-    ...stats,
-    durationMs: Date.now() - started,
-  };
+  return { records: selected.map((img) => recordOf(img, (d) => blobs.size(d))), savedImages: missing.length, ...stats };
 }
 
 async function selectImages(engine: EngineImages, options: ImageBackupOptions): Promise<EngineImageInspect[]> {

@@ -1,4 +1,5 @@
 import type { ImageRecord } from '../image/model.js';
+import type { ContainerRecord } from '../container/model.js';
 
 /** Where a snapshot's content came from. */
 export type SnapshotSource =
@@ -21,8 +22,8 @@ export interface Snapshot {
   images: ImageRecord[];
   /** Filled by the volume backup (issue 3); empty until then. */
   volumes: unknown[];
-  /** Filled by container backup (issue 4); empty until then. */
-  containers: unknown[];
+  /** Container definitions, enough to re-create them. */
+  containers: ContainerRecord[];
 }
 
 export interface StoredSnapshot {

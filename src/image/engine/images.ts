@@ -41,6 +41,24 @@ export class EngineImages {
     return this.client.request('GET', '/images/get', { query: { names } });
   }
 
+  /** Inspect, or undefined when the engine has no such image. */
+  async find(ref: string): Promise<EngineImageInspect | undefined> {
+    try {
+      return await this.inspect(ref);
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  /** Point `name` (repo:tag) at an image id. */
+  async tag(id: string, name: string): Promise<void> {
+    const at = name.lastIndexOf(':');
+    const slash = name.lastIndexOf('/');
+    const [repo, tag] = at > slash ? [name.slice(0, at), name.slice(at + 1)] : [name, 'latest'];
+    await this.client.json('POST', `/images/${encodeURIComponent(id)}/tag`, { query: { repo, tag } });
+  }
+
   async version(): Promise<{ Version: string; ApiVersion: string }> {
     return this.client.json('GET', '/version');
   }

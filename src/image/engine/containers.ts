@@ -1,0 +1,78 @@
+import { EngineClient, isNotFound } from './client.js';
+import type { ContainerInspect } from '../../container/capture.js';
+import { NotFoundError } from '../../errors.js';
+
+export interface ContainerSummary {
+  Id: string;
+  Names: string[];
+  Image: string;
+  ImageID: string;
+  State: string;
+  Labels: Record<string, string>;
+  Mounts: { Type: string; Name?: string }[];
+}
+
+/** The engine's container operations tsbak needs. */
+export class EngineContainers {
+  constructor(readonly client: EngineClient) {}
+
+  async list(filters: Record<string, string[]> = {}): Promise<ContainerSummary[]> {
+    return this.client.json('GET', '/containers/json', { query: { all: 'true', filters: JSON.stringify(filters) } });
+  }
+
+  async inspect(ref: string): Promise<ContainerInspect> {
+    try {
+      return await this.client.json<ContainerInspect>('GET', `/containers/${encodeURIComponent(ref)}/json`);
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`container ${ref} does not exist in the engine at ${this.client.host}`);
+      throw err;
+    }
+  }
+
+  async exists(ref: string): Promise<ContainerInspect | undefined> {
+    try {
+      return await this.inspect(ref);
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async create(name: string, body: Record<string, unknown>): Promise<string> {
+    const res = await this.client.json<{ Id: string }>('POST', '/containers/create', {
+      query: { name },
+      body: Buffer.from(JSON.stringify(body)),
+      headers: { 'Content-Type': 'application/json' },
+    });
+    return res.Id;
+  }
+
+  async start(ref: string): Promise<void> {
+    await this.client.json('POST', `/containers/${encodeURIComponent(ref)}/start`);
+  }
+
+  async stop(ref: string, timeoutSeconds = 10): Promise<void> {
+    await this.client.json('POST', `/containers/${encodeURIComponent(ref)}/stop`, { query: { t: String(timeoutSeconds) } });
+  }
+
+  async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
+    await this.client.json('DELETE', `/containers/${encodeURIComponent(ref)}`, { query: { force: options.force ? 'true' : undefined } });
+  }
+
+  async connect(container: string, network: string, endpoint: unknown): Promise<void> {
+    await this.client.json('POST', `/networks/${encodeURIComponent(network)}/connect`, {
+      body: Buffer.from(JSON.stringify({ Container: container, EndpointConfig: endpoint })),
+      headers: { 'Content-Type': 'application/json' },
+    });
+  }
+
+  async networkExists(name: string): Promise<boolean> {
+    try {
+      await this.client.json('GET', `/networks/${encodeURIComponent(name)}`);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  }
+}
