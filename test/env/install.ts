@@ -1,5 +1,5 @@
 // Makes sure the Debian packages the test environment runs are installed.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { run } from './util.js';
 
 /** A tool the environment uses, the file that proves it is there, and the package that brings it. */
@@ -80,13 +80,31 @@ function report(missing: string[], notice?: string): PackageReport {
   return notice === undefined ? { available, missingPackages: missing } : { available, missingPackages: missing, notice };
 }
 
+const POLICY_RC_D = '/usr/sbin/policy-rc.d';
+
+/**
+ * Runs `fn` with a policy-rc.d that forbids starting services, so that installing
+ * docker.io does not start the host's own dockerd (on /var/run/docker.sock).
+ */
+async function withoutServiceStarts<T>(fn: () => Promise<T>): Promise<T> {
+  if (existsSync(POLICY_RC_D)) return fn();
+  writeFileSync(POLICY_RC_D, '#!/bin/sh\n# written by tsbak test/env/install.ts while it installs packages\nexit 101\n', { mode: 0o755 });
+  try {
+    return await fn();
+  } finally {
+    rmSync(POLICY_RC_D, { force: true });
+  }
+}
+
+const lastLines = (text: string) => text.trim().split('\n').slice(-3).join(' / ');
+
 async function aptInstall(pkgs: string[]): Promise<string | undefined> {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   console.error(`test env: installing Debian packages: ${pkgs.join(' ')}`);
   const update = await run('apt-get', ['update'], { env });
-  if (update.code !== 0) return `apt-get update failed: ${update.stderr.trim().split('\n').slice(-3).join(' / ')}`;
-  const install = await run('apt-get', ['install', '-y', ...pkgs], { env });
-  if (install.code !== 0) return `apt-get install failed: ${install.stderr.trim().split('\n').slice(-3).join(' / ')}`;
+  if (update.code !== 0) return `apt-get update failed: ${lastLines(update.stderr)}`;
+  const install = await withoutServiceStarts(() => run('apt-get', ['install', '-y', ...pkgs], { env }));
+  if (install.code !== 0) return `apt-get install failed: ${lastLines(install.stderr)}`;
   return undefined;
 }
 
