@@ -5,6 +5,9 @@ import { TsbakError, errorMessage, isErrno } from '../errors.js';
  * to stdout and everything human to stderr; without it, human output goes to
  * stdout and diagnostics to stderr.
  */
+/** Set once a JSON document has gone to stdout, so a later failure does not add a second one. */
+let jsonWritten = false;
+
 export class Output {
   constructor(readonly json: boolean) {}
 
@@ -19,7 +22,10 @@ export class Output {
 
   /** The command's result: the JSON document, or the human rendering. */
   result(document: unknown, human: () => string): void {
-    if (this.json) process.stdout.write(JSON.stringify(document, null, 2) + '\n');
+    if (this.json) {
+      process.stdout.write(JSON.stringify(document, null, 2) + '\n');
+      jsonWritten = true;
+    }
     else {
       const text = human();
       if (text) process.stdout.write(text + '\n');
@@ -32,7 +38,7 @@ export class Output {
     const message = isErrno(err, 'EPIPE') ? 'the reader of standard output went away before the output was complete' : errorMessage(err);
     process.stderr.write(`tsbak: error: ${message}\n`);
     if (!(err instanceof TsbakError) && process.env.TSBAK_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
-    if (this.json) process.stdout.write(JSON.stringify({ error: { message, exitCode: code } }, null, 2) + '\n');
+    if (this.json && !jsonWritten) process.stdout.write(JSON.stringify({ error: { message, exitCode: code } }, null, 2) + '\n');
     return code;
   }
 }

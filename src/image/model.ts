@@ -23,6 +23,20 @@ export interface ImageRecord {
   layers: LayerRecord[];
   os?: string;
   architecture?: string;
+  /**
+   * How a registry distributed the image, when it came from one: the original
+   * manifest (stored as a blob of kind `manifest`) and its compressed layers
+   * (each stored under its own digest), so a re-push sends the same bytes and
+   * keeps the manifest digest. `layers[i]` is the compressed form of `layers[i]` above.
+   */
+  distribution?: DistributionRecord;
+}
+
+/** The registry form of an image: original manifest digest and compressed layer descriptors. */
+export interface DistributionRecord {
+  manifest: Digest;
+  mediaType: string;
+  layers: { digest: Digest; mediaType: string; size: number }[];
 }
 
 /** The subset of an OCI/Docker image config that tsbak reads. */

@@ -46,6 +46,8 @@ export interface BlobSink {
 /** The interface transports use to read blobs back. */
 export interface BlobSource {
   size(digest: Digest): number;
+  /** True when the blob's object is really in storage (not only in the index). */
+  stored(digest: Digest): Promise<boolean>;
   open(digest: Digest): Promise<Readable>;
   readBuffer(digest: Digest): Promise<Buffer>;
 }
@@ -65,6 +67,10 @@ export class BlobStore implements BlobSink, BlobSource {
     const entry = this.index.get(digest);
     if (!entry) throw new CorruptDataError(`blob ${digest} is not in the repository index`);
     return entry.size;
+  }
+
+  async stored(digest: Digest): Promise<boolean> {
+    return this.index.has(digest) && (await this.backend.stat(keys.blob(digest))) !== undefined;
   }
 
   async stage(source: Readable, options: StageOptions = {}): Promise<StagedBlob> {

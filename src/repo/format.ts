@@ -32,6 +32,11 @@ export const keys = {
     return `blobs/sha256/${hex.slice(0, 2)}/${hex}`;
   },
   blobsPrefix: 'blobs',
+  /** A pack file of volume chunks and trees, named by the sha256 of its bytes. */
+  pack(hex: string): string {
+    return `data/${hex.slice(0, 2)}/${hex}`;
+  },
+  packsPrefix: 'data',
   index(hex: string): string {
     return `index/${hex}.json`;
   },
@@ -53,4 +58,10 @@ export function snapshotIdOfKey(key: string): string | undefined {
 
 export function indexIdOfKey(key: string): string | undefined {
   return /^index\/([0-9a-f]{64})\.json$/.exec(key)?.[1];
+}
+
+/** The pack id of a key `data/<hh>/<hex>`, or undefined for other keys. */
+export function packIdOfKey(key: string): string | undefined {
+  const m = /^data\/([0-9a-f]{2})\/([0-9a-f]{64})$/.exec(key);
+  return m && m[2]?.startsWith(m[1] as string) ? m[2] : undefined;
 }

@@ -44,7 +44,7 @@ export const restoreCommand: CommandModule<GlobalArgs, RestoreCliArgs> = {
       { onItem: (i) => out.info(`${SYMBOL[i.status]} ${i.kind.padEnd(9)} ${i.name}  ${i.action}${i.detail ? `: ${i.detail}` : ''}`) },
     );
     const failure = restoreOutcome(report);
-    if (argv.json) out.result(report, () => '');
+    if (argv.json) out.result(failure ? { ...report, error: { message: failure.message, exitCode: failure.exitCode } } : report, () => '');
     else out.info(`${argv.dryRun ? 'plan for' : 'restored'} snapshot ${stored.id.slice(0, 8)} into ${report.target}: ${report.items.length} item(s)`);
     if (failure) throw failure;
   },

@@ -35,7 +35,7 @@ export async function restoreToDocker(
   log: RestoreLog,
   restoreVolume?: VolumeRestoreFn,
 ): Promise<void> {
-  await restoreImages(client, blobs, selection.images, options, log);
+  const available = await restoreImages(client, blobs, selection.images, options, log);
   for (const volume of selection.volumes) {
     if (!restoreVolume) {
       log.failed('volume', volume.target, 'restore', new TsbakError('this build cannot restore volumes'));
@@ -47,12 +47,14 @@ export async function restoreToDocker(
       log.failed('volume', volume.target, 'restore', err);
     }
   }
-  await restoreContainers(client, selection.containers, options, log);
+  await restoreContainers(client, selection.containers, options, log, available);
 }
 
-async function restoreImages(client: EngineClient, blobs: BlobSource, images: ImageRecord[], options: DockerRestoreOptions, log: RestoreLog): Promise<void> {
+/** Returns the ids of the images restored, tagged or (in a dry run) planned. */
+async function restoreImages(client: EngineClient, blobs: BlobSource, images: ImageRecord[], options: DockerRestoreOptions, log: RestoreLog): Promise<Set<string>> {
   const engine = new EngineImages(client);
   const toLoad: ImageRecord[] = [];
+  const available = new Set<string>();
   for (const image of images) {
     const label = image.names[0] ?? image.config.slice(7, 19);
     try {
@@ -68,6 +70,7 @@ async function restoreImages(client: EngineClient, blobs: BlobSource, images: Im
         wanted.push(name);
       }
       if (present) {
+        available.add(image.config);
         if (wanted.length === 0) {
           log.add({ kind: 'image', name: label, action: 'load', status: 'skipped', detail: 'already in the engine' });
           continue;
@@ -78,26 +81,46 @@ async function restoreImages(client: EngineClient, blobs: BlobSource, images: Im
         }
         continue;
       }
+      const absent = await missingBlobs(image, blobs);
+      if (absent.length > 0) {
+        throw new TsbakError(`the repository lacks ${absent.length} blob(s) of this image (${absent.map((d) => d.slice(7, 19)).join(', ')}); run \`tsbak check\``);
+      }
       toLoad.push({ ...image, names: wanted });
     } catch (err) {
       log.failed('image', label, 'load', err);
     }
   }
-  if (toLoad.length === 0) return;
+  if (toLoad.length === 0) return available;
   const labels = toLoad.map((i) => i.names[0] ?? i.config.slice(7, 19));
   if (options.dryRun) {
     labels.forEach((name) => log.add({ kind: 'image', name, action: 'load', status: 'planned' }));
-    return;
+    toLoad.forEach((i) => available.add(i.config));
+    return available;
   }
   try {
     await loadImagesIntoEngine(client, toLoad, blobs);
     labels.forEach((name) => log.add({ kind: 'image', name, action: 'load', status: 'done' }));
+    toLoad.forEach((i) => available.add(i.config));
   } catch (err) {
     labels.forEach((name) => log.failed('image', name, 'load', err));
   }
+  return available;
 }
 
-async function restoreContainers(client: EngineClient, records: ContainerRecord[], options: DockerRestoreOptions, log: RestoreLog): Promise<void> {
+/** Blobs an image needs that storage does not have: checked before a load so one bad image cannot sink the others. */
+async function missingBlobs(image: ImageRecord, blobs: BlobSource): Promise<string[]> {
+  const digests = [image.config, ...image.layers.map((l) => l.diffID)];
+  const present = await Promise.all(digests.map((d) => blobs.stored(d)));
+  return digests.filter((_, i) => !present[i]);
+}
+
+async function restoreContainers(
+  client: EngineClient,
+  records: ContainerRecord[],
+  options: DockerRestoreOptions,
+  log: RestoreLog,
+  plannedImages: Set<string>,
+): Promise<void> {
   const containers = new EngineContainers(client);
   const images = new EngineImages(client);
   const created: ContainerRecord[] = [];
@@ -108,7 +131,7 @@ async function restoreContainers(client: EngineClient, records: ContainerRecord[
         log.add({ kind: 'container', name: record.name, action: 'create', status: 'skipped', detail: `a container named ${record.name} exists; --overwrite replaces it` });
         continue;
       }
-      const body = await createBody(record, images, containers);
+      const body = await createBody(record, images, containers, options.dryRun ? plannedImages : new Set());
       if (options.dryRun) {
         log.add({ kind: 'container', name: record.name, action: existing ? 'replace' : 'create', status: 'planned', detail: body.note });
         continue;
@@ -138,9 +161,11 @@ async function createBody(
   record: ContainerRecord,
   images: EngineImages,
   containers: EngineContainers,
+  planned: Set<string>,
 ): Promise<{ body: Record<string, unknown>; connect: [string, unknown][]; note: string | undefined }> {
   const byName = await images.find(record.image);
-  const image = byName?.Id === record.imageId ? record.image : (await images.find(record.imageId)) ? record.imageId : undefined;
+  const image =
+    byName?.Id === record.imageId || planned.has(record.imageId) ? record.image : (await images.find(record.imageId)) ? record.imageId : undefined;
   if (!image) {
     throw new TsbakError(`image ${record.image} (${record.imageId.slice(7, 19)}) is not in the engine; restore it with the container or load it first`);
   }

@@ -17,6 +17,8 @@ export interface Backend {
   /** Open an object for reading; throws NotFoundError when absent. */
   read(key: string): Promise<Readable>;
   readBuffer(key: string): Promise<Buffer>;
+  /** `length` bytes of an object from `offset` (a ranged read); throws CorruptDataError when the object is shorter. */
+  readRange(key: string, offset: number, length: number): Promise<Buffer>;
   /** Publish the content of a local file under key. The file may be moved away. */
   writeFile(key: string, localPath: string): Promise<void>;
   writeBuffer(key: string, data: Buffer): Promise<void>;

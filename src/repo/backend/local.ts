@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { Backend } from './backend.js';
-import { NotFoundError, RepositoryError, isErrno } from '../../errors.js';
+import { CorruptDataError, NotFoundError, RepositoryError, isErrno } from '../../errors.js';
 
 const STAGING = 'tmp';
 
@@ -59,6 +59,28 @@ export class LocalBackend implements Backend {
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw new NotFoundError(`repository object ${key} is missing from ${this.root}`);
       throw err;
+    }
+  }
+
+  async readRange(key: string, offset: number, length: number): Promise<Buffer> {
+    const handle = await open(this.path(key), 'r').catch((err: unknown) => {
+      if (isErrno(err, 'ENOENT')) throw new NotFoundError(`repository object ${key} is missing from ${this.root}`);
+      throw err;
+    });
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const { bytesRead } = await handle.read(buf, got, length - got, offset + got);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+      if (got < length) {
+        throw new CorruptDataError(`repository object ${key} in ${this.root} ends before byte ${offset + length} (truncated? run \`tsbak check\`)`);
+      }
+      return buf;
+    } finally {
+      await handle.close();
     }
   }
 
