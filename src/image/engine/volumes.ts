@@ -1,0 +1,47 @@
+import { EngineClient, isNotFound } from './client.js';
+import { NotFoundError } from '../../errors.js';
+
+export interface VolumeInspect {
+  Name: string;
+  Driver: string;
+  Mountpoint: string;
+  Labels: Record<string, string> | null;
+  Options: Record<string, string> | null;
+  Scope?: string;
+  CreatedAt?: string;
+}
+
+/** The engine's volume operations tsbak needs. */
+export class EngineVolumes {
+  constructor(readonly client: EngineClient) {}
+
+  async list(): Promise<VolumeInspect[]> {
+    const res = await this.client.json<{ Volumes: VolumeInspect[] | null }>('GET', '/volumes');
+    return res.Volumes ?? [];
+  }
+
+  async inspect(name: string): Promise<VolumeInspect> {
+    try {
+      return await this.client.json<VolumeInspect>('GET', `/volumes/${encodeURIComponent(name)}`);
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`volume ${name} does not exist in the engine at ${this.client.host}`);
+      throw err;
+    }
+  }
+
+  async find(name: string): Promise<VolumeInspect | undefined> {
+    try {
+      return await this.inspect(name);
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    }
+  }
+
+  async create(name: string, driver: string, labels: Record<string, string>, options: Record<string, string>): Promise<VolumeInspect> {
+    return this.client.json<VolumeInspect>('POST', '/volumes/create', {
+      body: Buffer.from(JSON.stringify({ Name: name, Driver: driver, Labels: labels, DriverOpts: options })),
+      headers: { 'Content-Type': 'application/json' },
+    });
+  }
+}
