@@ -113,12 +113,21 @@ function scannerModule(): Uint8Array {
   ]);
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+/** The part of the WebAssembly JS API used here (the project's lib settings do not declare it). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Memory: new (descriptor: { initial: number; maximum: number }) => { buffer: ArrayBuffer };
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const wasmApi = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
-function scanner(): WebAssembly.Module | null {
+let compiled: object | null | undefined;
+
+function scanner(): object | null {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(scannerModule());
+      if (!wasmApi) throw new Error('no WebAssembly');
+      compiled = new wasmApi.Module(scannerModule());
     } catch {
       compiled = null; // no WebAssembly: the JS loop gives the same boundaries, slower
     }
@@ -143,11 +152,11 @@ export class Chunker {
   constructor(capacity = DEFAULT_BUFFER, options: { useWasm?: boolean } = {}) {
     if (capacity < CHUNK_MAX) throw new RangeError(`chunker buffer must hold at least ${CHUNK_MAX} bytes`);
     const module = options.useWasm === false ? null : scanner();
-    if (module) {
+    if (module && wasmApi) {
       const pages = Math.ceil((capacity + GEAR_BYTES) / PAGE);
-      const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+      const memory = new wasmApi.Memory({ initial: pages, maximum: pages });
       new Int32Array(memory.buffer, 0, 256).set(gear());
-      const instance = new WebAssembly.Instance(module, { e: { m: memory } });
+      const instance = new wasmApi.Instance(module, { e: { m: memory } });
       this.wasmCut = instance.exports.cut as (i: number, norm: number, lim: number, ms: number, ml: number) => number;
       this.buffer = new Uint8Array(memory.buffer, GEAR_BYTES, capacity);
     } else {
