@@ -3,6 +3,8 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Output } from './output.js';
 import { protectDash } from './stdio.js';
+import { TerminalProgress } from './progress-bar.js';
+import { progress } from '../util/progress.js';
 import { VERSION } from '../version.js';
 import { backupCommand } from './commands/backup.js';
 import { exportCommand } from './commands/export.js';
@@ -15,6 +17,8 @@ import type { GlobalArgs } from './context.js';
 
 const argvRaw = protectDash(hideBin(process.argv));
 const json = argvRaw.includes('--json');
+// A bar only where a person watches: never in a log, a pipe or a cron mail.
+if (process.stderr.isTTY && !process.env.CI) progress.attach(new TerminalProgress());
 
 try {
   await yargs(argvRaw)
@@ -46,5 +50,7 @@ try {
     })
     .parseAsync() as GlobalArgs;
 } catch (err) {
+  progress.stop();
   process.exitCode = new Output(json).failure(err);
 }
+progress.stop();

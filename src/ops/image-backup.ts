@@ -6,6 +6,7 @@ import { readImageArchive } from '../image/archive/reader.js';
 import { commitArchiveBlobs } from './commit.js';
 import { parseDigest, shortId } from '../util/digest.js';
 import { ArchiveError } from '../errors.js';
+import { progress } from '../util/progress.js';
 
 export interface ImageBackupOptions {
   all: boolean;
@@ -40,7 +41,9 @@ export async function backupEngineImages(repo: Repository, client: EngineClient,
     const names = missing.map(saveName);
     options.log?.(`reading ${missing.length} image(s) from the engine: ${names.join(', ')}`);
     const what = `docker save stream of ${names.join(', ')} from ${client.host}`;
+    progress.start('reading images', missing.reduce((n, img) => n + (img.Size ?? 0), 0) || undefined);
     const result = await readImageArchive(await engine.save(names), blobs, what);
+    progress.stop();
     for (const img of missing) {
       if (!result.images.some((r) => r.config === img.Id)) {
         throw new ArchiveError(`${what} does not contain image ${img.Id} (was it removed or re-tagged during the backup?)`);

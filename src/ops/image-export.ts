@@ -8,6 +8,7 @@ import type { StoredSnapshot } from '../repo/snapshot.js';
 import type { ImageRecord } from '../image/model.js';
 import { writeImageArchive } from '../image/archive/writer.js';
 import { selectImages } from './image-select.js';
+import { progress } from '../util/progress.js';
 
 export interface ExportResult {
   snapshotId: string;
@@ -28,12 +29,17 @@ export async function exportSnapshotImages(
   const images = selectImages(stored.snapshot.images, filters, stored.id.slice(0, 8));
   const blobs = await repo.blobs();
   let bytes = 0;
-  if (typeof output === 'string') {
-    await writeFileAtomically(output, async (out) => {
-      bytes = await writeImageArchive(images, blobs, out);
-    });
-  } else {
-    bytes = await writeImageArchive(images, blobs, output);
+  progress.start('exporting', images.reduce((n, i) => n + i.layers.reduce((m, l) => m + l.size, 0), 0));
+  try {
+    if (typeof output === 'string') {
+      await writeFileAtomically(output, async (out) => {
+        bytes = await writeImageArchive(images, blobs, out);
+      });
+    } else {
+      bytes = await writeImageArchive(images, blobs, output);
+    }
+  } finally {
+    progress.stop();
   }
   return {
     snapshotId: stored.id,

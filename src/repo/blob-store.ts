@@ -8,9 +8,11 @@ import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-nap
 import type { Backend } from './backend/backend.js';
 import type { BlobIndex, BlobKind } from './blob-index.js';
 import { keys } from './format.js';
+import { readPackedBlob } from './packs.js';
 import { DigestCounter, sha256, type Digest } from '../util/digest.js';
 import { decompressor, detectCompression, zstdCompressor, ZSTD_LEVEL, type Compression } from '../util/compression.js';
 import { peek, tap } from '../util/streams.js';
+import { progress } from '../util/progress.js';
 import { CorruptDataError } from '../errors.js';
 
 /**
@@ -70,6 +72,8 @@ export class BlobStore implements BlobSink, BlobSource {
   }
 
   async stored(digest: Digest): Promise<boolean> {
+    const pack = this.index.get(digest)?.pack;
+    if (pack) return (await this.backend.stat(keys.pack(pack.id))) !== undefined;
     return this.index.has(digest) && (await this.backend.stat(keys.blob(digest))) !== undefined;
   }
 
@@ -85,7 +89,12 @@ export class BlobStore implements BlobSink, BlobSource {
         compression = detectCompression(peeked.head);
         input = peeked.stream;
       }
-      const stages: NodeJS.ReadWriteStream[] = [tap((c) => raw.update(c))];
+      const stages: NodeJS.ReadWriteStream[] = [
+        tap((c) => {
+          raw.update(c);
+          progress.add(c.length);
+        }),
+      ];
       if (compression !== 'none') stages.push(decompressor(compression), tap((c) => plain.update(c)));
       await pipeline([input, ...stages, zstdCompressor(options.sizeHint), createWriteStream(path, { mode: 0o600 })]);
       const storedSize = (await stat(path)).size;
@@ -138,6 +147,8 @@ export class BlobStore implements BlobSink, BlobSource {
 
   /** The blob's content, verified against its digest as it streams (the stream errors at the end on mismatch). */
   async open(digest: Digest): Promise<Readable> {
+    // A packed blob (a volume chunk or tree) is small: read it whole, verified.
+    if (this.index.get(digest)?.pack) return Readable.from([await this.readBuffer(digest)]);
     const stored = await this.backend.read(keys.blob(digest));
     const plain = decompressor('zstd');
     const verify = verifier(digest, `blob ${digest}`);
@@ -147,6 +158,8 @@ export class BlobStore implements BlobSink, BlobSource {
   }
 
   async readBuffer(digest: Digest): Promise<Buffer> {
+    const pack = this.index.get(digest)?.pack;
+    if (pack) return readPackedBlob(this.backend, digest, pack);
     const data = zstdDecompress(await this.backend.readBuffer(keys.blob(digest)));
     if (sha256(data) !== digest) throw new CorruptDataError(`blob ${digest} does not match its digest (repository corrupted?)`);
     return data;

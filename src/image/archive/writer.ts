@@ -4,6 +4,7 @@ import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 
 type Headers = Partial<Header> & Pick<Header, 'name'>;
 import { tap } from '../../util/streams.js';
+import { progress } from '../../util/progress.js';
 import type { BlobSource } from '../../repo/blob-store.js';
 import { digestHex, sha256, type Digest } from '../../util/digest.js';
 import { MediaType, type Descriptor, type ImageRecord, type Index, type Manifest } from '../model.js';
@@ -37,7 +38,14 @@ function blobName(digest: Digest): string {
 export async function writeImageArchive(images: ImageRecord[], source: BlobSource, out: Writable): Promise<number> {
   const pack = tarPack();
   let bytes = 0;
-  const done = pipeline(pack, tap((chunk) => (bytes += chunk.length)), out);
+  const done = pipeline(
+    pack,
+    tap((chunk) => {
+      bytes += chunk.length;
+      progress.add(chunk.length);
+    }),
+    out,
+  );
   try {
     await writeEntries(pack, images, source);
     pack.finalize();
