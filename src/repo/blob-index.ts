@@ -5,7 +5,14 @@ import { CorruptDataError, errorMessage } from '../errors.js';
 import { mapLimit } from '../util/concurrency.js';
 
 /** What a blob is, for listings and checks; the format does not depend on it. */
-export type BlobKind = 'layer' | 'config' | 'manifest' | 'blob';
+export type BlobKind = 'layer' | 'config' | 'manifest' | 'blob' | 'chunk' | 'tree';
+
+/** Where a packed blob is: `length` stored bytes (one zstd frame) at `offset` of pack file `id` (64 hex). */
+export interface PackLocation {
+  id: string;
+  offset: number;
+  length: number;
+}
 
 export interface BlobEntry {
   digest: Digest;
@@ -14,11 +21,23 @@ export interface BlobEntry {
   /** Size of the stored (compressed) object in bytes. */
   stored: number;
   kind: BlobKind;
+  /** Set for a blob inside a pack file; absent for a loose blob (`blobs/sha256/…`). */
+  pack?: PackLocation;
+}
+
+/** A pack's blobs as an index file lists them. */
+export interface PackIndexBlob {
+  digest: Digest;
+  offset: number;
+  length: number;
+  size: number;
+  kind: BlobKind;
 }
 
 interface IndexFile {
   version: 1;
   blobs: BlobEntry[];
+  packs?: { id: string; blobs: PackIndexBlob[] }[];
 }
 
 /**
@@ -45,7 +64,15 @@ export class BlobIndex {
       if (sha256(buf) !== `sha256:${indexIdOfKey(key)}`) {
         throw new CorruptDataError(`index file ${key} does not match its name (corrupted on disk?)`);
       }
-      for (const entry of file.blobs) index.entries.set(parseDigest(entry.digest, key), entry);
+      for (const entry of file.blobs ?? []) index.entries.set(parseDigest(entry.digest, key), entry);
+      for (const pack of file.packs ?? []) {
+        if (!/^[0-9a-f]{64}$/.test(pack.id)) throw new CorruptDataError(`index file ${key} names an invalid pack id "${pack.id}"`);
+        for (const b of pack.blobs) {
+          const digest = parseDigest(b.digest, key);
+          if (index.entries.has(digest)) continue;
+          index.entries.set(digest, { digest, size: b.size, stored: b.length, kind: b.kind, pack: { id: pack.id, offset: b.offset, length: b.length } });
+        }
+      }
     });
     return index;
   }
@@ -54,6 +81,7 @@ export class BlobIndex {
     return this.entries.has(digest as Digest);
   }
 
+  /** The entry of a blob: its sizes, and `pack` when it lives in a pack file (else it is loose). */
   get(digest: string): BlobEntry | undefined {
     return this.entries.get(digest as Digest);
   }
@@ -80,11 +108,25 @@ export class BlobIndex {
   /** Write the pending entries as one new index file. */
   async flush(backend: Backend): Promise<string | undefined> {
     if (this.pending.length === 0) return undefined;
-    const file: IndexFile = { version: 1, blobs: [...this.pending] };
+    // Take the entries now: others may be added while this file is written.
+    const taken = this.pending.splice(0);
+    const file: IndexFile = { version: 1, blobs: taken.filter((e) => !e.pack) };
+    const packs = new Map<string, PackIndexBlob[]>();
+    for (const e of taken) {
+      if (!e.pack) continue;
+      let list = packs.get(e.pack.id);
+      if (!list) packs.set(e.pack.id, (list = []));
+      list.push({ digest: e.digest, offset: e.pack.offset, length: e.pack.length, size: e.size, kind: e.kind });
+    }
+    if (packs.size > 0) file.packs = [...packs].map(([id, blobs]) => ({ id, blobs }));
     const buf = Buffer.from(JSON.stringify(file));
     const hex = digestHex(sha256(buf));
-    await backend.writeBuffer(keys.index(hex), buf);
-    this.pending.length = 0;
+    try {
+      await backend.writeBuffer(keys.index(hex), buf);
+    } catch (err) {
+      this.pending.unshift(...taken);
+      throw err;
+    }
     return hex;
   }
 }

@@ -1,0 +1,251 @@
+/**
+ * Pack files: many small blobs (volume chunks and trees) in one repository
+ * object, so a backup writes tens of objects rather than one per chunk.
+ *
+ * A pack is the concatenation of independently zstd-compressed blobs followed
+ * by a trailer: a JSON header `{"version":1,"blobs":[{digest,offset,length,size,kind}]}`
+ * and its byte length as a 4-byte little-endian integer. The trailer lets an
+ * index be rebuilt from the packs alone. A pack is named by the sha256 of all
+ * its bytes (`data/<hh>/<hex>`), published atomically, and only then named by
+ * an index file (the caller flushes the BlobIndex after finish()).
+ */
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decompress as zstdDecompress } from 'zstd-napi';
+import type { Backend } from './backend/backend.js';
+import type { BlobIndex, BlobKind, PackIndexBlob, PackLocation } from './blob-index.js';
+import { keys } from './format.js';
+import { parseDigest, sha256, type Digest } from '../util/digest.js';
+import { CorruptDataError, errorMessage } from '../errors.js';
+
+/** A pack is closed once it reaches this many bytes (the last blob may take it past). */
+export const PACK_TARGET_SIZE = 16 * 1024 * 1024;
+/** Bytes written to the staging file at once. */
+const WRITE_BUFFER = 4 * 1024 * 1024;
+/** Largest trailer header a reader accepts (about 100,000 blobs). */
+const MAX_HEADER = 16 * 1024 * 1024;
+/** Packs being published at once while the next one fills. */
+const MAX_UPLOADS = 2;
+
+export interface PackHeader {
+  version: 1;
+  blobs: PackIndexBlob[];
+}
+
+/** The trailer of a pack: JSON header, then its length (uint32 LE). */
+export function encodeTrailer(blobs: PackIndexBlob[]): Buffer {
+  const header: PackHeader = { version: 1, blobs };
+  const json = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(json.length, 0);
+  return Buffer.concat([json, len]);
+}
+
+/** Parse and check a pack header (the JSON part of the trailer); `dataEnd` is where the trailer starts. */
+export function parseHeader(json: Buffer, dataEnd: number, what: string): PackIndexBlob[] {
+  let header: PackHeader;
+  try {
+    header = JSON.parse(json.toString('utf8')) as PackHeader;
+  } catch (err) {
+    throw new CorruptDataError(`${what}: pack header is not valid JSON: ${errorMessage(err)}`);
+  }
+  if (header.version !== 1 || !Array.isArray(header.blobs)) throw new CorruptDataError(`${what}: pack header has no version 1 blob list`);
+  for (const b of header.blobs) {
+    parseDigest(b.digest, what);
+    const ok = Number.isSafeInteger(b.offset) && Number.isSafeInteger(b.length) && Number.isSafeInteger(b.size);
+    if (!ok || b.offset < 0 || b.length <= 0 || b.size < 0 || b.offset + b.length > dataEnd) {
+      throw new CorruptDataError(`${what}: pack header lists blob ${b.digest} outside the pack's data`);
+    }
+  }
+  return header.blobs;
+}
+
+/** Split a whole pack held in memory (tests, check) into its header entries. */
+export function parsePack(pack: Buffer, what = 'pack'): PackIndexBlob[] {
+  if (pack.length < 4) throw new CorruptDataError(`${what} is too short to hold a trailer`);
+  const len = pack.readUInt32LE(pack.length - 4);
+  if (len > pack.length - 4) throw new CorruptDataError(`${what}: trailer length ${len} exceeds the pack`);
+  const dataEnd = pack.length - 4 - len;
+  return parseHeader(pack.subarray(dataEnd, pack.length - 4), dataEnd, what);
+}
+
+/** The blob list of a stored pack, from its trailer (two ranged reads): for index rebuilds and checks. */
+export async function readPackHeader(backend: Backend, id: string): Promise<PackIndexBlob[]> {
+  const key = keys.pack(id);
+  const st = await backend.stat(key);
+  if (!st) throw new CorruptDataError(`pack ${id} is missing from ${backend.location}`);
+  if (st.size < 4) throw new CorruptDataError(`pack ${key} is too short to hold a trailer`);
+  const len = (await backend.readRange(key, st.size - 4, 4)).readUInt32LE(0);
+  if (len > st.size - 4 || len > MAX_HEADER) throw new CorruptDataError(`pack ${key}: trailer length ${len} is impossible (corrupted?)`);
+  const dataEnd = st.size - 4 - len;
+  return parseHeader(await backend.readRange(key, dataEnd, len), dataEnd, `pack ${key}`);
+}
+
+/** Read one packed blob: ranged read, decompress, verify its sha256. */
+export async function readPackedBlob(backend: Backend, digest: Digest, where: PackLocation): Promise<Buffer> {
+  const stored = await backend.readRange(keys.pack(where.id), where.offset, where.length);
+  let data: Buffer;
+  try {
+    data = zstdDecompress(stored);
+  } catch (err) {
+    throw new CorruptDataError(`blob ${digest} in pack ${where.id} cannot be decompressed: ${errorMessage(err)} (repository corrupted? run \`tsbak check\`)`);
+  }
+  if (sha256(data) !== digest) {
+    throw new CorruptDataError(`blob ${digest} in pack ${where.id} does not match its digest (repository corrupted? run \`tsbak check\`)`);
+  }
+  return data;
+}
+
+/** An open pack being filled in staging. */
+interface OpenPack {
+  path: string;
+  handle: FileHandle;
+  hash: Hash;
+  /** Bytes appended so far (written or buffered). */
+  size: number;
+  buffered: Uint8Array[];
+  bufferedBytes: number;
+  blobs: PackIndexBlob[];
+}
+
+export interface PackWriterStats {
+  packs: number;
+  blobs: number;
+  /** Stored (compressed) bytes of the blobs written. */
+  storedBytes: number;
+}
+
+/**
+ * Appends compressed blobs to pack files in staging; publishes each full pack
+ * through the backend, then records its blobs in the index (pending until the
+ * index is flushed). Calls to add() are serialized internally.
+ */
+export class PackWriter {
+  private current: OpenPack | undefined;
+  private readonly uploads = new Set<Promise<void>>();
+  /** Digests added to this writer whose pack is not yet published. */
+  private readonly unpublished = new Set<Digest>();
+  private chain: Promise<void> = Promise.resolve();
+  private failure: unknown;
+  readonly stats: PackWriterStats = { packs: 0, blobs: 0, storedBytes: 0 };
+
+  constructor(
+    private readonly backend: Backend,
+    private readonly index: BlobIndex,
+    private readonly options: { targetSize?: number; onPublished?: (id: string, blobs: number) => void } = {},
+  ) {}
+
+  /** True when the repository or this writer already has the blob. */
+  has(digest: Digest): boolean {
+    return this.unpublished.has(digest) || this.index.has(digest);
+  }
+
+  /**
+   * Append a blob: `stored` is its zstd frame, `size` its uncompressed length.
+   * Resolves once the bytes are buffered or written (not yet durable).
+   * A blob the writer already has is skipped.
+   */
+  add(digest: Digest, kind: BlobKind, size: number, stored: Uint8Array): Promise<void> {
+    if (this.has(digest)) return this.chain;
+    this.unpublished.add(digest);
+    const step = this.chain.then(() => this.append(digest, kind, size, stored));
+    this.chain = step.catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    return step;
+  }
+
+  private async append(digest: Digest, kind: BlobKind, size: number, stored: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    const pack = this.current ?? (this.current = await this.openPack());
+    pack.blobs.push({ digest, offset: pack.size, length: stored.length, size, kind });
+    pack.hash.update(stored);
+    pack.buffered.push(stored);
+    pack.bufferedBytes += stored.length;
+    pack.size += stored.length;
+    this.stats.blobs++;
+    this.stats.storedBytes += stored.length;
+    if (pack.bufferedBytes >= WRITE_BUFFER) await this.writeBuffered(pack);
+    if (pack.size >= (this.options.targetSize ?? PACK_TARGET_SIZE)) {
+      this.current = undefined;
+      await this.close(pack);
+    }
+  }
+
+  private async openPack(): Promise<OpenPack> {
+    const path = join(await this.backend.stagingDir(), `pack-${randomBytes(8).toString('hex')}`);
+    const handle = await open(path, 'wx', 0o600);
+    return { path, handle, hash: createHash('sha256'), size: 0, buffered: [], bufferedBytes: 0, blobs: [] };
+  }
+
+  private async writeBuffered(pack: OpenPack): Promise<void> {
+    const pieces = pack.buffered.splice(0);
+    pack.bufferedBytes = 0;
+    if (pieces.length > 0) await pack.handle.writev(pieces);
+  }
+
+  /** Write the trailer, close, and start publishing (bounded number in flight). */
+  private async close(pack: OpenPack): Promise<void> {
+    const trailer = encodeTrailer(pack.blobs);
+    pack.hash.update(trailer);
+    pack.buffered.push(trailer);
+    try {
+      await this.writeBuffered(pack);
+    } finally {
+      await pack.handle.close();
+    }
+    const id = pack.hash.digest('hex');
+    while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
+    const upload = this.publish(pack, id).then(
+      () => {
+        this.uploads.delete(upload);
+      },
+      (err: unknown) => {
+        this.uploads.delete(upload);
+        this.failure ??= err;
+      },
+    );
+    this.uploads.add(upload);
+  }
+
+  private async publish(pack: OpenPack, id: string): Promise<void> {
+    try {
+      await this.backend.writeFile(keys.pack(id), pack.path);
+    } catch (err) {
+      await rm(pack.path, { force: true });
+      throw err;
+    }
+    for (const b of pack.blobs) {
+      this.index.add({ digest: b.digest, size: b.size, stored: b.length, kind: b.kind, pack: { id, offset: b.offset, length: b.length } });
+      this.unpublished.delete(b.digest);
+    }
+    this.stats.packs++;
+    this.options.onPublished?.(id, pack.blobs.length);
+  }
+
+  /** Close the current pack and wait until every pack is published (then flush the index). */
+  async finish(): Promise<void> {
+    await this.chain;
+    const pack = this.current;
+    this.current = undefined;
+    if (pack && !this.failure) await this.close(pack);
+    else if (pack) await discard(pack);
+    await Promise.all(this.uploads);
+    if (this.failure) throw this.failure;
+  }
+
+  /** Drop the open pack (after a failure elsewhere); published packs stay (unreferenced until an index names them). */
+  async abort(): Promise<void> {
+    await this.chain;
+    const pack = this.current;
+    this.current = undefined;
+    if (pack) await discard(pack);
+    await Promise.allSettled(this.uploads);
+  }
+}
+
+async function discard(pack: OpenPack): Promise<void> {
+  await pack.handle.close().catch(() => {});
+  await rm(pack.path, { force: true });
+}
