@@ -130,9 +130,9 @@ function lastErrno(b: Bindings): number {
 /** ioctl FICLONE: _IOW(0x94, 9, int). */
 export const FICLONE = 0x40049409;
 const AT_FDCWD = -100;
-const AT_SYMLINK_NOFOLLOW = 0;
+const AT_SYMLINK_NOFOLLOW = 0x100;
 const SEEK_DATA = 3;
-const SEEK_HOLE = 3;
+const SEEK_HOLE = 4;
 
 // --- calls -------------------------------------------------------------------
 
