@@ -6,6 +6,7 @@ import { Output } from './output.js';
 /** Options every command takes. */
 export interface GlobalArgs {
   repo?: string;
+  s3Endpoint?: string;
   json: boolean;
 }
 
@@ -20,7 +21,7 @@ export function outputFor(argv: GlobalArgs): Output {
  */
 export async function openRepository(argv: GlobalArgs, options: { createNamed?: boolean } = {}): Promise<Repository> {
   const location = repositoryLocation(argv.repo);
-  return Repository.open(openBackend(location.url), { create: location.isDefault || options.createNamed === true });
+  return Repository.open(openBackend(location.url, { s3Endpoint: argv.s3Endpoint }), { create: location.isDefault || options.createNamed === true });
 }
 
 export function engineClient(): EngineClient {

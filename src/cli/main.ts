@@ -29,6 +29,11 @@ try {
       global: true,
       describe: 'Repository: a directory or s3://BUCKET/PREFIX (default: $TSBAK_REPOSITORY, else the embedded default)',
     })
+    .option('s3-endpoint', {
+      type: 'string',
+      global: true,
+      describe: 'S3 endpoint URL for s3:// repositories (default: $AWS_ENDPOINT_URL_S3, else AWS)',
+    })
     .option('json', { type: 'boolean', global: true, default: false, describe: 'One JSON document on stdout; human output on stderr' })
     .command(initCommand)
     .command(backupCommand)

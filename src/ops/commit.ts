@@ -10,13 +10,21 @@ export interface CommitStats {
 export async function commitArchiveBlobs(blobs: BlobStore, result: ReadArchiveResult): Promise<CommitStats> {
   const stats: CommitStats = { newBlobs: 0, newBytes: 0 };
   // Configs before layers is not required for safety (the index is written after all), only tidy.
-  for (const { staged, kind } of result.blobs) {
-    const fresh = !blobs.has(staged.digest);
-    await blobs.commit(staged, kind);
-    if (fresh) {
-      stats.newBlobs++;
-      stats.newBytes += staged.storedSize;
+  let next = 0;
+  try {
+    for (; next < result.blobs.length; next++) {
+      const { staged, kind } = result.blobs[next] as ReadArchiveResult['blobs'][number];
+      const fresh = !blobs.has(staged.digest);
+      await blobs.commit(staged, kind);
+      if (fresh) {
+        stats.newBlobs++;
+        stats.newBytes += staged.storedSize;
+      }
     }
+  } catch (err) {
+    // The index is not written, so what was published is invisible garbage; drop what is still staged.
+    await Promise.all(result.blobs.slice(next).map(({ staged }) => blobs.discard(staged)));
+    throw err;
   }
   return stats;
 }

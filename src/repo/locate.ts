@@ -2,6 +2,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Backend } from './backend/backend.js';
 import { LocalBackend } from './backend/local.js';
+import { S3Backend, parseS3Url } from './backend/s3.js';
 import { UsageError } from '../errors.js';
 
 /** The embedded default repository: system-wide for root, per user otherwise. */
@@ -23,9 +24,9 @@ export function repositoryLocation(flag: string | undefined): RepositoryLocation
   return { url: defaultRepositoryPath(), isDefault: true };
 }
 
-export function openBackend(url: string): Backend {
+export function openBackend(url: string, options: { s3Endpoint?: string | undefined } = {}): Backend {
   if (url.startsWith('s3://')) {
-    throw new UsageError(`S3 repositories (${url}) are not supported by this build yet; use a local directory`);
+    return new S3Backend(parseS3Url(url, options.s3Endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined));
   }
   const path = url.startsWith('file://') ? url.slice('file://'.length) : url;
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) throw new UsageError(`unknown repository URL scheme in "${url}": use a directory path or s3://BUCKET/PREFIX`);

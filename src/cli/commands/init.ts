@@ -8,7 +8,7 @@ export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: 'Create a new repository',
   handler: async (argv) => {
     const out = outputFor(argv);
-    const repo = await Repository.init(openBackend(repositoryLocation(argv.repo).url));
+    const repo = await Repository.init(openBackend(repositoryLocation(argv.repo).url, { s3Endpoint: argv.s3Endpoint }));
     out.result({ repository: repo.location, id: repo.config.id, version: repo.config.version }, () => `created tsbak repository ${repo.config.id.slice(0, 8)} at ${repo.location}`);
   },
 };
