@@ -13,6 +13,7 @@ import { initCommand } from './commands/init.js';
 import { showCommand } from './commands/show.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { restoreCommand } from './commands/restore.js';
+import { checkCommand } from './commands/check.js';
 import type { GlobalArgs } from './context.js';
 
 const argvRaw = protectDash(hideBin(process.argv));
@@ -42,6 +43,7 @@ try {
     .command(exportCommand)
     .command(importCommand)
     .command(restoreCommand)
+    .command(checkCommand)
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)

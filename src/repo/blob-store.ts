@@ -6,7 +6,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import type { Backend } from './backend/backend.js';
-import type { BlobIndex, BlobKind } from './blob-index.js';
+import type { BlobEntry, BlobIndex, BlobKind } from './blob-index.js';
 import { keys } from './format.js';
 import { readPackedBlob } from './packs.js';
 import { DigestCounter, sha256, type Digest } from '../util/digest.js';
@@ -58,7 +58,8 @@ export interface BlobSource {
 export class BlobStore implements BlobSink, BlobSource {
   constructor(
     private readonly backend: Backend,
-    private readonly index: BlobIndex,
+    /** The repository index (shared with the volume store so one flush covers both). */
+    readonly index: BlobIndex,
   ) {}
 
   has(digest: string): boolean {
@@ -69,6 +70,11 @@ export class BlobStore implements BlobSink, BlobSource {
     const entry = this.index.get(digest);
     if (!entry) throw new CorruptDataError(`blob ${digest} is not in the repository index`);
     return entry.size;
+  }
+
+  /** Every blob the index lists. */
+  entries(): BlobEntry[] {
+    return [...this.index.all()];
   }
 
   async stored(digest: Digest): Promise<boolean> {

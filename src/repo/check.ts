@@ -1,0 +1,73 @@
+import type { Repository } from './repository.js';
+import { keys } from './format.js';
+import type { Digest } from '../util/digest.js';
+import { mapLimit } from '../util/concurrency.js';
+import { errorMessage } from '../errors.js';
+
+export interface CheckOptions {
+  /** Read and verify this share (0–1) of all blobs; 0 checks structure only. */
+  readData: number;
+  /** Extra digests a snapshot reaches beyond its images (volume trees and chunks), supplied by the volume module. */
+  reachable?: (snapshot: import('./snapshot.js').Snapshot, repo: Repository) => Promise<Digest[]>;
+}
+
+export interface CheckReport {
+  snapshots: number;
+  blobs: number;
+  objectsChecked: number;
+  blobsRead: number;
+  bytesRead: number;
+  errors: string[];
+}
+
+/**
+ * Check a repository: every index file and snapshot matches its name, every
+ * blob a snapshot reaches is in the index, every indexed object (loose blob or
+ * pack) exists, and optionally that blob contents match their digests.
+ */
+export async function checkRepository(repo: Repository, options: CheckOptions): Promise<CheckReport> {
+  const errors: string[] = [];
+  const report: CheckReport = { snapshots: 0, blobs: 0, objectsChecked: 0, blobsRead: 0, bytesRead: 0, errors };
+  const blobs = await repo.blobs();
+  const index = blobs.entries();
+  report.blobs = index.length;
+
+  for (const id of await repo.snapshotIds()) {
+    try {
+      const { snapshot } = await repo.loadSnapshot(id);
+      report.snapshots++;
+      const needed: Digest[] = [];
+      for (const img of snapshot.images) needed.push(img.config, ...img.layers.map((l) => l.diffID));
+      if (options.reachable) needed.push(...(await options.reachable(snapshot, repo)));
+      for (const d of needed) if (!blobs.has(d)) errors.push(`snapshot ${id.slice(0, 8)} references blob ${d} which the index does not list`);
+    } catch (err) {
+      errors.push(`snapshot ${id.slice(0, 8)}: ${errorMessage(err)}`);
+    }
+  }
+
+  const objects = new Map<string, Digest>();
+  for (const entry of index) objects.set(entry.pack ? keys.pack(entry.pack.id) : keys.blob(entry.digest), entry.digest);
+  await mapLimit([...objects.keys()], 16, async (key) => {
+    if (!(await repo.backend.stat(key))) errors.push(`${key} is listed in the index but missing from storage`);
+    report.objectsChecked++;
+  });
+
+  if (options.readData > 0) {
+    const chosen = index.filter((e) => options.readData >= 1 || sampled(e.digest, options.readData));
+    await mapLimit(chosen, 2, async (entry) => {
+      try {
+        const stream = await blobs.open(entry.digest);
+        for await (const chunk of stream) report.bytesRead += (chunk as Buffer).length;
+        report.blobsRead++;
+      } catch (err) {
+        errors.push(`blob ${entry.digest}: ${errorMessage(err)}`);
+      }
+    });
+  }
+  return report;
+}
+
+/** A stable sample: the blobs whose digest falls in the first `share` of the hash space (a different subset with a different share). */
+function sampled(digest: Digest, share: number): boolean {
+  return parseInt(digest.slice(7, 15), 16) / 0xffffffff < share;
+}
