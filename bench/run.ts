@@ -14,6 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { table } from '../src/util/format.js';
+import { run } from '../test/env/util.js';
 import { startBenchEnv, type BenchEnv } from './lib/env.js';
 import { machineInfo } from './lib/machine.js';
 import { markdownTable, resultTable, writeReport, type BenchReport } from './lib/report.js';
@@ -90,6 +91,13 @@ function parseOptions(argv: string[]): Options {
   return opts;
 }
 
+/** The source tree's commit (`git describe --always --dirty`), or why it is unknown. */
+async function revision(): Promise<string> {
+  const root = path.resolve(RESULTS, '../..');
+  const r = await run('git', ['-C', root, 'describe', '--always', '--dirty']).catch(() => undefined);
+  return r && r.code === 0 ? r.stdout.trim() : 'unknown (not a git work tree)';
+}
+
 function detailTable(results: Record<string, ScenarioResult>): string {
   const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   const rows: string[][] = [];
@@ -151,6 +159,7 @@ async function main(): Promise<number> {
     }
     const report: BenchReport = {
       command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+      revision: await revision(),
       machine,
       reps: opts.reps,
       sizeMB: opts.sizeMB,

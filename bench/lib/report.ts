@@ -7,6 +7,8 @@ import type { ResultRow, ScenarioResult } from './scenario.js';
 
 export interface BenchReport {
   command: string;
+  /** The commit measured; `-dirty` when the work tree had changes. */
+  revision: string;
   machine: MachineInfo;
   reps: number;
   sizeMB: number;
