@@ -1,0 +1,119 @@
+// Pure parts of the registry transport: registry:// URLs and the target rule, loopback
+// detection, WWW-Authenticate parsing, Docker config credentials, error bodies.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  apiHost,
+  formatLocation,
+  isLoopbackHost,
+  parseRegistryUrl,
+  registrySource,
+  registryTarget,
+  targetFor,
+} from '../../src/image/registry/reference.js';
+import { dockerConfigCredentials, parseChallenges } from '../../src/image/registry/auth.js';
+import { describeErrorBody } from '../../src/image/registry/errors.js';
+import { RegistryClient } from '../../src/image/registry/client.js';
+import { UsageError } from '../../src/errors.js';
+
+const DIGEST = `sha256:${'a'.repeat(64)}`;
+
+test('registry URLs: host, repository, tag, digest', () => {
+  assert.deepEqual(parseRegistryUrl('registry://reg.example:5000/team'), { host: 'reg.example:5000', repository: 'team' });
+  assert.deepEqual(parseRegistryUrl('registry://REG.example/team/app:v1.2'), { host: 'reg.example', repository: 'team/app', tag: 'v1.2' });
+  assert.deepEqual(parseRegistryUrl(`registry://127.0.0.1:5000/a/b@${DIGEST}`), { host: '127.0.0.1:5000', repository: 'a/b', digest: DIGEST });
+  assert.deepEqual(parseRegistryUrl('registry://localhost:5000'), { host: 'localhost:5000', repository: '' });
+  assert.deepEqual(parseRegistryUrl('registry://[::1]:5000/x/'), { host: '[::1]:5000', repository: 'x' });
+  for (const bad of ['reg/x', 'registry://', 'registry://reg/Team', 'registry://reg/x:bad:tag', 'registry://reg/x@sha256:12', 'registry://reg:99999/x', 'registry://reg:5000:tag']) {
+    assert.throws(() => parseRegistryUrl(bad), UsageError, bad);
+  }
+});
+
+test('sources default to latest; targets refuse digests; formatLocation round-trips', () => {
+  assert.equal(registrySource('registry://reg:5000/team/app').tag, 'latest');
+  assert.equal(registrySource(`registry://reg:5000/team/app@${DIGEST}`).tag, undefined);
+  assert.throws(() => registrySource('registry://reg:5000'), /names no repository/);
+  assert.throws(() => registryTarget(`registry://reg:5000/team/app@${DIGEST}`), /has a digest/);
+  assert.equal(formatLocation(registrySource('registry://reg:5000/team/app:1')), 'reg:5000/team/app:1');
+});
+
+test('the target rule: namespace + last path component + tag, or the exact repository:tag', () => {
+  const ns = registryTarget('registry://reg.example:5000/team');
+  assert.deepEqual(targetFor(ns, 'tsbak-fixture/app:1'), { repository: 'team/app', tag: '1' });
+  assert.deepEqual(targetFor(ns, 'localhost:5000/deep/path/web:2.0'), { repository: 'team/web', tag: '2.0' });
+  assert.deepEqual(targetFor(ns, 'busybox'), { repository: 'team/busybox', tag: 'latest' });
+  assert.deepEqual(targetFor(registryTarget('registry://reg.example'), 'a/b:c'), { repository: 'b', tag: 'c' });
+  assert.deepEqual(targetFor(registryTarget('registry://reg.example/x/y:z'), 'a/b:c'), { repository: 'x/y', tag: 'z' });
+  assert.equal(targetFor(ns, 'Not A Name'), undefined);
+});
+
+test('loopback hosts get plain HTTP, others HTTPS unless insecure; Docker Hub is served by registry-1', () => {
+  for (const h of ['127.0.0.1:5000', '127.1.2.3', 'localhost', 'localhost:80', '[::1]:5000', 'reg.localhost']) assert.ok(isLoopbackHost(h), h);
+  for (const h of ['128.0.0.1', '10.0.0.1:5000', 'reg.example', '127.0.0.1.nip.io', '[::2]:5000']) assert.ok(!isLoopbackHost(h), h);
+  assert.equal(new RegistryClient('127.0.0.1:5000').baseUrl, 'http://127.0.0.1:5000');
+  assert.equal(new RegistryClient('reg.example:5000').baseUrl, 'https://reg.example:5000');
+  assert.equal(new RegistryClient('reg.example:5000', { insecure: true }).baseUrl, 'http://reg.example:5000');
+  assert.equal(new RegistryClient('docker.io').baseUrl, 'https://registry-1.docker.io');
+  assert.equal(apiHost('ghcr.io'), 'ghcr.io');
+});
+
+test('WWW-Authenticate: Bearer with quoted parameters, Basic, several challenges', () => {
+  assert.deepEqual(
+    parseChallenges('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push",error="insufficient_scope"'),
+    [
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push', error: 'insufficient_scope' },
+      },
+    ],
+  );
+  assert.deepEqual(parseChallenges('Basic realm="tsbak \\"test\\""'), [{ scheme: 'basic', params: { realm: 'tsbak "test"' } }]);
+  assert.deepEqual(
+    parseChallenges('Basic realm=x, Bearer realm="r", service=s'),
+    [
+      { scheme: 'basic', params: { realm: 'x' } },
+      { scheme: 'bearer', params: { realm: 'r', service: 's' } },
+    ],
+  );
+  assert.deepEqual(parseChallenges(''), []);
+});
+
+test('Docker config credentials: auths by host (any URL form), base64 auth or username/password', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsbak-dockercfg-'));
+  try {
+    assert.equal(await dockerConfigCredentials('reg:5000', dir), undefined, 'no config.json');
+    const b64 = (s: string) => Buffer.from(s).toString('base64');
+    writeFileSync(
+      join(dir, 'config.json'),
+      JSON.stringify({
+        auths: {
+          'https://reg.example:5000/v1/': { auth: b64('alice:pa:ss') },
+          'other.example': { username: 'bob', password: 'pw' },
+          'https://index.docker.io/v1/': { auth: b64('hub:tok') },
+          'bad.example': { auth: b64('nocolon') },
+        },
+      }),
+    );
+    assert.deepEqual(await dockerConfigCredentials('reg.example:5000', dir), { username: 'alice', password: 'pa:ss' });
+    assert.deepEqual(await dockerConfigCredentials('OTHER.example', dir), { username: 'bob', password: 'pw' });
+    assert.deepEqual(await dockerConfigCredentials('docker.io', dir), { username: 'hub', password: 'tok' });
+    assert.equal(await dockerConfigCredentials('reg.example:5001', dir), undefined);
+    await assert.rejects(dockerConfigCredentials('bad.example', dir), /not base64 of user:password/);
+    writeFileSync(join(dir, 'config.json'), '{ not json');
+    await assert.rejects(dockerConfigCredentials('reg.example:5000', dir), /cannot read registry credentials from .*config\.json/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('registry error bodies: code, message and detail of each entry', () => {
+  assert.deepEqual(
+    describeErrorBody('{"errors":[{"code":"MANIFEST_BLOB_UNKNOWN","message":"blob unknown to registry","detail":"sha256:11"}]}'),
+    { text: 'MANIFEST_BLOB_UNKNOWN: blob unknown to registry (sha256:11)', codes: ['MANIFEST_BLOB_UNKNOWN'] },
+  );
+  assert.deepEqual(describeErrorBody('<html>bad gateway</html>'), { text: '<html>bad gateway</html>', codes: [] });
+  assert.deepEqual(describeErrorBody(''), { text: '', codes: [] });
+});
