@@ -1,0 +1,463 @@
+/**
+ * The archiver: walks a directory (never following symlinks, never crossing a
+ * mount point), chunks and hashes file content on the main thread, hands new
+ * chunks to the store (compressed on worker threads, packed), and writes one
+ * tree blob per directory. With a parent tree, a file whose size, mtime, ctime
+ * and inode are unchanged is not read again: its chunk list is reused.
+ */
+import { closeSync, constants as fsc, fstatSync, lstatSync, openSync, read, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { Chunker, CHUNK_MAX } from './chunker.js';
+import { compareNames, decodeTree, encodeTree, isHardlink, type EntryNode, type NodeMeta, type NodeType, type Tree, type TreeNode } from './tree.js';
+import { SysError, devMajor, devMinor, readXattrs, seekData, seekHole } from './sysfs.js';
+import type { BlobReader } from './store.js';
+import type { Digest } from '../util/digest.js';
+import { TsbakError, errorMessage, isErrno } from '../errors.js';
+
+/** What the archiver writes through (VolumeStore implements it). */
+export interface ChunkWriter extends BlobReader {
+  has(digest: Digest): boolean;
+  /** Takes ownership of `data`. */
+  putChunk(digest: Digest, data: Uint8Array): Promise<void>;
+  putTree(doc: Buffer): Promise<Digest>;
+  /** Make everything written durable and indexed. */
+  flush(): Promise<void>;
+  readonly stats: { newChunks: number; newBytes: number; newTrees: number };
+}
+
+/** A path (relative to the volume root, "." for the root) and what went wrong with it. */
+export interface PathProblem {
+  path: string;
+  message: string;
+}
+
+export interface BackupStats {
+  files: number;
+  dirs: number;
+  /** Symlinks, fifos, sockets and device nodes. */
+  others: number;
+  /** Content bytes of all files (holes included). */
+  bytes: number;
+  /** Bytes actually read from files (unchanged files and holes are not read). */
+  readBytes: number;
+  newChunks: number;
+  /** Stored (compressed) bytes of new chunks and trees. */
+  newBytes: number;
+  newTrees: number;
+  /** Files whose chunk list was taken from the parent tree without reading them. */
+  reusedFiles: number;
+}
+
+export interface BackupOptions {
+  /** The tree of a previous backup of the same directory: unchanged files are not read again. */
+  parent?: Digest;
+  /** Called after each file and directory. */
+  onProgress?: (progress: BackupStats & { path: string }) => void;
+}
+
+export interface BackupResult {
+  /** The root tree (with the volume directory's own metadata in `root`). */
+  tree: Digest;
+  stats: BackupStats;
+  /** Paths that could not be backed up (unreadable files or directories): the caller decides. */
+  errors: PathProblem[];
+  /** Backed up, but worth telling: mount points not crossed, files that changed while read, xattrs not readable. */
+  warnings: PathProblem[];
+}
+
+const O_NOATIME = fsc.O_NOATIME ?? 0;
+const READ_FLAGS = fsc.O_RDONLY | fsc.O_NOFOLLOW | fsc.O_NONBLOCK;
+const ZEROS = new Uint8Array(CHUNK_MAX);
+
+export function nodeType(st: BigIntStats): NodeType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isFIFO()) return 'fifo';
+  if (st.isCharacterDevice()) return 'chardev';
+  if (st.isBlockDevice()) return 'blockdev';
+  if (st.isSocket()) return 'socket';
+  return undefined;
+}
+
+/** The metadata of an lstat result (size 0 except for files and symlinks). */
+export function metaOf(st: BigIntStats, type: NodeType | undefined): NodeMeta {
+  return {
+    mode: Number(st.mode & 0o7777n),
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    mtimeNs: st.mtimeNs.toString(),
+    atimeNs: st.atimeNs.toString(),
+    ctimeNs: st.ctimeNs.toString(),
+    inode: st.ino.toString(),
+    size: type === 'file' || type === 'symlink' ? Number(st.size) : 0,
+  };
+}
+
+/** True when a node from the parent tree describes the same, unmodified inode. */
+function unchanged(prev: TreeNode | undefined, type: NodeType, meta: NodeMeta): prev is EntryNode {
+  return (
+    prev !== undefined &&
+    !isHardlink(prev) &&
+    prev.type === type &&
+    prev.size === meta.size &&
+    prev.mtimeNs === meta.mtimeNs &&
+    prev.ctimeNs === meta.ctimeNs &&
+    prev.inode === meta.inode
+  );
+}
+
+function readAt(fd: number, buffer: Uint8Array, offset: number, length: number, position: number): Promise<number> {
+  return new Promise((resolve, reject) => read(fd, buffer, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))));
+}
+
+function problem(err: unknown): string {
+  if (isErrno(err, 'EACCES') || isErrno(err, 'EPERM')) return `permission denied (${errorMessage(err)}): run as root or fix the permissions`;
+  return errorMessage(err);
+}
+
+class Archiver {
+  readonly errors: PathProblem[] = [];
+  readonly warnings: PathProblem[] = [];
+  readonly stats: BackupStats = { files: 0, dirs: 0, others: 0, bytes: 0, readBytes: 0, newChunks: 0, newBytes: 0, newTrees: 0, reusedFiles: 0 };
+  private readonly hardlinks = new Map<string, string>();
+  private readonly chunker = new Chunker();
+  private readonly zeroDigests = new Map<number, Digest>();
+  private emptyTree: Digest | undefined;
+  private rootDev = 0n;
+
+  constructor(
+    private readonly root: string,
+    private readonly store: ChunkWriter,
+    private readonly options: BackupOptions,
+  ) {}
+
+  async run(): Promise<BackupResult> {
+    const before = { ...this.store.stats };
+    let st: BigIntStats;
+    try {
+      st = lstatSync(this.root, { bigint: true });
+    } catch (err) {
+      throw new TsbakError(`cannot back up ${this.root}: ${problem(err)}`);
+    }
+    if (!st.isDirectory()) throw new TsbakError(`cannot back up ${this.root}: not a directory`);
+    this.rootDev = st.dev;
+    const parent = this.options.parent ? await this.loadTree(this.options.parent, '.') : undefined;
+    const rootMeta = metaOf(st, 'dir');
+    const prevRoot = parent?.root;
+    const sameRoot = prevRoot && prevRoot.ctimeNs === rootMeta.ctimeNs && prevRoot.inode === rootMeta.inode;
+    const xattrs = sameRoot ? prevRoot.xattrs : this.xattrs(this.root, '.');
+    if (xattrs) rootMeta.xattrs = xattrs;
+    const nodes = await this.dirNodes(this.root, '', parent);
+    const tree = await this.store.putTree(encodeTree(nodes, rootMeta));
+    await this.store.flush();
+    this.stats.newChunks = this.store.stats.newChunks - before.newChunks;
+    this.stats.newTrees = this.store.stats.newTrees - before.newTrees;
+    this.stats.newBytes = this.store.stats.newBytes - before.newBytes;
+    return { tree, stats: this.stats, errors: this.errors, warnings: this.warnings };
+  }
+
+  private async loadTree(digest: Digest, path: string): Promise<Tree | undefined> {
+    try {
+      return decodeTree(await this.store.readBlob(digest), `tree ${digest}`);
+    } catch (err) {
+      this.warnings.push({ path, message: `the parent backup's tree cannot be read, so this directory is read in full: ${errorMessage(err)}` });
+      return undefined;
+    }
+  }
+
+  private xattrs(abs: string, rel: string): Record<string, string> | undefined {
+    const { xattrs, problems } = readXattrs(abs);
+    for (const message of problems) this.warnings.push({ path: rel, message: `extended attribute not backed up: ${message}` });
+    return xattrs;
+  }
+
+  private async dirNodes(abs: string, rel: string, parent: Tree | undefined): Promise<TreeNode[]> {
+    let names: string[];
+    try {
+      names = readdirSync(abs);
+    } catch (err) {
+      this.errors.push({ path: rel || '.', message: `directory not read: ${problem(err)}` });
+      return [];
+    }
+    const previous = new Map<string, TreeNode>();
+    for (const n of parent?.nodes ?? []) previous.set(n.name, n);
+    const nodes: TreeNode[] = [];
+    for (const name of names.sort(compareNames)) {
+      const node = await this.entry(join(abs, name), rel ? `${rel}/${name}` : name, name, previous.get(name));
+      if (node) nodes.push(node);
+    }
+    return nodes;
+  }
+
+  private async entry(abs: string, rel: string, name: string, prev: TreeNode | undefined): Promise<TreeNode | undefined> {
+    let st: BigIntStats;
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) this.warnings.push({ path: rel, message: 'removed during the backup' });
+      else this.errors.push({ path: rel, message: problem(err) });
+      return undefined;
+    }
+    const type = nodeType(st);
+    if (!type) {
+      this.errors.push({ path: rel, message: `unknown file type (mode ${st.mode.toString(8)})` });
+      return undefined;
+    }
+    const linkKey = type === 'file' && st.nlink > 1n ? `${st.dev}:${st.ino}` : undefined;
+    if (linkKey) {
+      const key = linkKey;
+      const first = this.hardlinks.get(key);
+      if (first !== undefined) {
+        this.stats.files++;
+        return { name, type: 'file', hardlink: first };
+      }
+      this.hardlinks.set(key, rel);
+    }
+    const meta = metaOf(st, type);
+    const same = unchanged(prev, type, meta);
+    // An xattr change changes the ctime: an unchanged node's xattrs are still valid.
+    const xattrs = same ? prev.xattrs : this.xattrs(abs, rel);
+    const node: EntryNode = { name, type, ...meta };
+    if (xattrs) node.xattrs = xattrs;
+    switch (type) {
+      case 'dir': {
+        this.stats.dirs++;
+        if (st.dev !== this.rootDev) {
+          this.warnings.push({ path: rel, message: 'a mount point: its content is on another filesystem and is not backed up' });
+          node.subtree = await this.empty();
+          break;
+        }
+        const parentTree = prev && !isHardlink(prev) && prev.type === 'dir' && prev.subtree ? await this.loadTree(prev.subtree, rel) : undefined;
+        node.subtree = await this.store.putTree(encodeTree(await this.dirNodes(abs, rel, parentTree)));
+        break;
+      }
+      case 'file': {
+        this.stats.files++;
+        if (same && prev.content && prev.content.every((d) => this.store.has(d))) {
+          node.content = prev.content;
+          if (prev.sparse) node.sparse = true;
+          this.stats.reusedFiles++;
+          this.stats.bytes += meta.size;
+          break;
+        }
+        const read = await this.readFile(abs, rel, st);
+        if (!read) {
+          if (linkKey) this.hardlinks.delete(linkKey); // a later link stores the content instead
+          return undefined;
+        }
+        node.content = read.content;
+        node.size = read.size;
+        if (read.sparse) node.sparse = true;
+        break;
+      }
+      case 'symlink':
+        this.stats.others++;
+        try {
+          node.target = readlinkSync(abs);
+        } catch (err) {
+          this.errors.push({ path: rel, message: `symlink not read: ${problem(err)}` });
+          return undefined;
+        }
+        node.size = Buffer.byteLength(node.target);
+        break;
+      case 'chardev':
+      case 'blockdev':
+        this.stats.others++;
+        node.rdev = { major: devMajor(st.rdev), minor: devMinor(st.rdev) };
+        break;
+      default:
+        this.stats.others++;
+    }
+    this.options.onProgress?.({ ...this.stats, path: rel });
+    return node;
+  }
+
+  /** Store a chunk; a failure here is the repository's, and ends the backup. */
+  private async put(digest: Digest, data: Uint8Array): Promise<void> {
+    try {
+      await this.store.putChunk(digest, data);
+    } catch (err) {
+      throw err instanceof TsbakError ? err : new TsbakError(`writing to the repository failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  private async empty(): Promise<Digest> {
+    return (this.emptyTree ??= await this.store.putTree(encodeTree([])));
+  }
+
+  private zeroDigest(length: number): Digest {
+    let d = this.zeroDigests.get(length);
+    if (!d) {
+      d = `sha256:${createHash('sha256').update(ZEROS.subarray(0, length)).digest('hex')}`;
+      this.zeroDigests.set(length, d);
+    }
+    return d;
+  }
+
+  private async readFile(abs: string, rel: string, st: BigIntStats): Promise<{ content: Digest[]; size: number; sparse: boolean } | undefined> {
+    let fd: number;
+    try {
+      fd = openSync(abs, READ_FLAGS | O_NOATIME);
+    } catch (err) {
+      try {
+        if (!isErrno(err, 'EPERM') || O_NOATIME === 0) throw err;
+        fd = openSync(abs, READ_FLAGS); // O_NOATIME needs ownership or CAP_FOWNER
+      } catch (err2) {
+        this.errors.push({ path: rel, message: `file not read: ${problem(err2)}` });
+        return undefined;
+      }
+    }
+    try {
+      const fst = fstatSync(fd, { bigint: true });
+      if (!fst.isFile() || fst.ino !== st.ino || fst.dev !== st.dev) {
+        this.errors.push({ path: rel, message: 'replaced by another file during the backup; not backed up' });
+        return undefined;
+      }
+      const result = await this.chunkFile(fd, fst);
+      const after = fstatSync(fd, { bigint: true });
+      if (result.size !== Number(fst.size)) {
+        this.warnings.push({ path: rel, message: `changed size while it was read (${fst.size} bytes at the start, ${result.size} read); the bytes read were backed up` });
+      } else if (after.mtimeNs !== fst.mtimeNs || after.ctimeNs !== fst.ctimeNs) {
+        this.warnings.push({ path: rel, message: 'modified while it was read; the copy may mix old and new content (freeze the container for a consistent copy)' });
+      }
+      return result;
+    } catch (err) {
+      if (err instanceof TsbakError && !(err instanceof SysError)) throw err; // repository failures end the backup
+      this.errors.push({ path: rel, message: `file not read: ${problem(err)}` });
+      return undefined;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Read, chunk and store one open file; returns the chunk list and the bytes consumed. */
+  private async chunkFile(fd: number, st: BigIntStats): Promise<{ content: Digest[]; size: number; sparse: boolean }> {
+    const chunker = this.chunker;
+    const buf = chunker.buffer;
+    const cap = chunker.capacity;
+    const size = Number(st.size);
+    const sparse = st.blocks * 512n < st.size;
+    const content: Digest[] = [];
+    let start = 0;
+    let end = 0;
+    let pos = 0;
+    let eof = false;
+    // Sparse files: [pos, holeUntil) is known to be a hole, [pos, dataUntil) data.
+    let holeUntil = 0;
+    let dataUntil = 0;
+    let seekable = sparse;
+    const fill = async (at: number, room: number): Promise<number> => {
+      if (seekable && pos < size && pos >= holeUntil && pos >= dataUntil) {
+        try {
+          const data = seekData(fd, BigInt(pos));
+          if (data === null) holeUntil = size;
+          else if (Number(data) > pos) holeUntil = Math.min(Number(data), size);
+          else dataUntil = Number(seekHole(fd, BigInt(pos)));
+        } catch (err) {
+          if (!(err instanceof SysError)) throw err;
+          seekable = false; // no SEEK_DATA here: read the holes as zeros
+        }
+      }
+      if (seekable && pos < holeUntil) {
+        const n = Math.min(room, holeUntil - pos);
+        buf.fill(0, at, at + n);
+        return n;
+      }
+      const n = await readAt(fd, buf, at, seekable && pos < dataUntil ? Math.min(room, dataUntil - pos) : room, pos);
+      this.stats.readBytes += n;
+      return n;
+    };
+    for (;;) {
+      if (!eof) {
+        if (start > 0 && cap - end < CHUNK_MAX) {
+          end = chunker.compact(start, end);
+          start = 0;
+        }
+        const n = await fill(end, cap - end);
+        if (n === 0) eof = true;
+        end += n;
+        pos += n;
+      }
+      while (start < end) {
+        const cut = chunker.cut(start, end, eof);
+        if (cut < 0) break;
+        const data = buf.subarray(start, cut);
+        const digest: Digest =
+          sparse && Buffer.compare(data, ZEROS.subarray(0, data.length)) === 0
+            ? this.zeroDigest(data.length)
+            : `sha256:${createHash('sha256').update(data).digest('hex')}`;
+        content.push(digest);
+        if (!this.store.has(digest)) await this.put(digest, data.slice());
+        start = cut;
+      }
+      if (eof) break;
+    }
+    this.stats.bytes += pos;
+    return { content, size: pos, sparse };
+  }
+}
+
+/**
+ * Back up the directory `rootDir` into the store: returns the root tree's
+ * digest (durable and indexed when this resolves), statistics, and per-path
+ * errors and warnings. With `parent`, unchanged files are not read.
+ */
+export async function backupTree(rootDir: string, store: ChunkWriter, options: BackupOptions = {}): Promise<BackupResult> {
+  return new Archiver(rootDir, store, options).run();
+}
+
+export interface DiffEntry {
+  path: string;
+  change: 'added' | 'removed' | 'modified';
+}
+
+/**
+ * What changed in `rootDir` since the backup whose root tree is `tree`: paths
+ * whose type, size, mtime, ctime or inode differ, and added or removed ones.
+ * Stats only, never reads file content (for the freeze window).
+ */
+export async function diffAgainst(rootDir: string, tree: Digest, store: BlobReader): Promise<DiffEntry[]> {
+  const out: DiffEntry[] = [];
+  const load = async (digest: Digest): Promise<Tree> => decodeTree(await store.readBlob(digest), `tree ${digest}`);
+  const walk = async (abs: string, rel: string, t: Tree): Promise<void> => {
+    let names: string[];
+    try {
+      names = readdirSync(abs);
+    } catch {
+      out.push({ path: rel || '.', change: 'modified' });
+      return;
+    }
+    const previous = new Map<string, TreeNode>();
+    for (const n of t.nodes) previous.set(n.name, n);
+    for (const name of names.sort(compareNames)) {
+      const path = rel ? `${rel}/${name}` : name;
+      const prev = previous.get(name);
+      previous.delete(name);
+      let st: BigIntStats;
+      try {
+        st = lstatSync(join(abs, name), { bigint: true });
+      } catch {
+        if (prev) out.push({ path, change: 'removed' });
+        continue;
+      }
+      if (!prev) {
+        out.push({ path, change: 'added' });
+        continue;
+      }
+      const type = nodeType(st);
+      if (isHardlink(prev)) {
+        if (type !== 'file') out.push({ path, change: 'modified' });
+        continue;
+      }
+      if (!type) continue;
+      const meta = metaOf(st, type);
+      if (!unchanged(prev, type, meta)) out.push({ path, change: 'modified' });
+      if (type === 'dir' && prev.type === 'dir' && prev.subtree) await walk(join(abs, name), path, await load(prev.subtree));
+    }
+    for (const name of previous.keys()) out.push({ path: rel ? `${rel}/${name}` : name, change: 'removed' });
+  };
+  await walk(rootDir, '', await load(tree));
+  return out;
+}

@@ -1,0 +1,145 @@
+/**
+ * The volume side of the repository: chunks and trees go into pack files,
+ * compressed on worker threads; blobs are read back verified. The archiver
+ * writes through it, the restorer reads through it.
+ */
+import { compress as zstdCompress } from 'zstd-napi';
+import type { Backend } from '../repo/backend/backend.js';
+import type { BlobIndex } from '../repo/blob-index.js';
+import { BlobStore } from '../repo/blob-store.js';
+import { PackWriter, readPackedBlob } from '../repo/packs.js';
+import type { Repository } from '../repo/repository.js';
+import { sha256, type Digest } from '../util/digest.js';
+import { ZSTD_LEVEL } from '../util/compression.js';
+import { CorruptDataError } from '../errors.js';
+import { CompressPool } from './compress-pool.js';
+
+/** What the restorer (and change detection) needs: verified blob content. */
+export interface BlobReader {
+  readBlob(digest: Digest): Promise<Buffer>;
+}
+
+export interface VolumeStoreOptions {
+  /** Compression worker threads (default: 2, or 1 on a single core). */
+  workers?: number;
+  /** zstd level (default 3). */
+  level?: number;
+  /** Pack target size in bytes (default 16 MiB). */
+  packSize?: number;
+  /** Chunks being compressed at once; bounds memory (default 4 per worker). */
+  maxInFlight?: number;
+}
+
+export interface VolumeStoreStats {
+  newChunks: number;
+  newTrees: number;
+  /** Uncompressed bytes of new blobs. */
+  newRawBytes: number;
+  /** Stored (compressed) bytes of new blobs. */
+  newBytes: number;
+}
+
+export class VolumeStore implements BlobReader {
+  private readonly packs: PackWriter;
+  private readonly pool: CompressPool;
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Chunks being compressed: has() must see them so a duplicate is not queued twice. */
+  private readonly reserved = new Set<Digest>();
+  private readonly maxInFlight: number;
+  private failure: unknown;
+  readonly stats: VolumeStoreStats = { newChunks: 0, newTrees: 0, newRawBytes: 0, newBytes: 0 };
+
+  constructor(
+    private readonly backend: Backend,
+    readonly index: BlobIndex,
+    private readonly options: VolumeStoreOptions = {},
+  ) {
+    this.packs = new PackWriter(backend, index, options.packSize ? { targetSize: options.packSize } : {});
+    this.pool = new CompressPool(options.workers, options.level);
+    this.maxInFlight = options.maxInFlight ?? this.pool.size * 4;
+  }
+
+  /** A volume store sharing the repository's index (one flush of either covers both). */
+  static async forRepository(repo: Repository, options: VolumeStoreOptions = {}): Promise<VolumeStore> {
+    const blobs: BlobStore = await repo.blobs();
+    return new VolumeStore(repo.backend, blobs.index, options);
+  }
+
+  /** True when the repository (or this run) already has the blob. */
+  has(digest: Digest): boolean {
+    return this.reserved.has(digest) || this.packs.has(digest);
+  }
+
+  /**
+   * Store a chunk whose sha256 is `digest`. Takes ownership of `data` (its
+   * buffer is transferred to a worker). Resolves when the chunk is queued;
+   * waits first while too many chunks are being compressed (backpressure).
+   */
+  async putChunk(digest: Digest, data: Uint8Array): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (this.has(digest)) return;
+    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
+    if (this.failure) throw this.failure;
+    if (this.has(digest)) return;
+    const size = data.length;
+    // Reserve the digest now, so a duplicate later in this run is not compressed again.
+    const job = this.pool
+      .compress(data)
+      .then((stored) => {
+        this.stats.newChunks++;
+        this.stats.newRawBytes += size;
+        this.stats.newBytes += stored.length;
+        return this.packs.add(digest, 'chunk', size, stored);
+      })
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => {
+        this.inFlight.delete(job);
+        this.reserved.delete(digest);
+      });
+    this.reserved.add(digest);
+    this.inFlight.add(job);
+  }
+
+  /** Store a tree document (small; compressed here). Returns its digest. */
+  async putTree(doc: Buffer): Promise<Digest> {
+    if (this.failure) throw this.failure;
+    const digest = sha256(doc);
+    if (this.has(digest)) return digest;
+    const stored = zstdCompress(doc, { compressionLevel: this.options.level ?? ZSTD_LEVEL, checksumFlag: true });
+    this.stats.newTrees++;
+    this.stats.newRawBytes += doc.length;
+    this.stats.newBytes += stored.length;
+    await this.packs.add(digest, 'tree', doc.length, stored);
+    return digest;
+  }
+
+  /** A blob's content, verified against its digest (packed or loose). */
+  async readBlob(digest: Digest): Promise<Buffer> {
+    const entry = this.index.get(digest);
+    if (!entry) throw new CorruptDataError(`blob ${digest} is not in the repository index (an incomplete backup? run \`tsbak check\`)`);
+    if (entry.pack) return readPackedBlob(this.backend, digest, entry.pack);
+    return new BlobStore(this.backend, this.index).readBuffer(digest);
+  }
+
+  /**
+   * Make everything stored so far durable: wait for compression, publish the
+   * open pack, then write an index file naming the new packs.
+   */
+  async flush(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.race(this.inFlight);
+    if (this.failure) {
+      await this.packs.abort();
+      throw this.failure;
+    }
+    await this.packs.finish();
+    await this.index.flush(this.backend);
+  }
+
+  /** Stop the worker threads (after flush, or to abandon the run). */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.inFlight);
+    await this.pool.close();
+  }
+}
