@@ -1,4 +1,5 @@
 // Repetitions and their summaries.
+import os from 'node:os';
 import type { Measurement } from './measure.js';
 
 export interface Summary {
@@ -28,9 +29,11 @@ export interface Series {
   peakRssKiB: Summary;
   cpuMs: Summary;
   engineCpuMs?: Summary;
+  /** The machine's 1-minute load average as each run started: other work skews the figures. */
+  load1?: Summary;
 }
 
-export function series(command: string, runs: Measurement[]): Series {
+export function series(command: string, runs: Measurement[], load1?: number[]): Series {
   const s: Series = {
     command,
     wallMs: summarize(runs.map((r) => r.wallMs)),
@@ -39,6 +42,7 @@ export function series(command: string, runs: Measurement[]): Series {
   };
   const engine = runs.map((r) => r.engineCpuMs);
   if (engine.every((e): e is number => e !== undefined)) s.engineCpuMs = summarize(engine);
+  if (load1 && load1.length > 0) s.load1 = summarize(load1);
   return s;
 }
 
@@ -58,17 +62,19 @@ export interface Contestant {
  */
 export async function sideBySide(reps: number, contestants: Contestant[], log: (line: string) => void, label: string): Promise<Series[]> {
   const runs: Measurement[][] = contestants.map(() => []);
+  const loads: number[][] = contestants.map(() => []);
   for (let i = 0; i < reps; i++) {
     for (const [k, c] of contestants.entries()) {
       await c.before?.();
+      loads[k]!.push(Math.round(os.loadavg()[0]! * 100) / 100);
       const m = await c.run();
       await c.after?.();
       runs[k]!.push(m);
     }
     const line = contestants.map((c, k) => `${shortCommand(c.command)} ${(runs[k]![i]!.wallMs / 1000).toFixed(2)} s`).join(', ');
-    log(`${label} ${i + 1}/${reps}: ${line}`);
+    log(`${label} ${i + 1}/${reps}: ${line} (load ${loads[0]![i]})`);
   }
-  return contestants.map((c, k) => series(c.command, runs[k]!));
+  return contestants.map((c, k) => series(c.command, runs[k]!, loads[k]!));
 }
 
 function shortCommand(command: string): string {
