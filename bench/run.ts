@@ -110,10 +110,11 @@ function detailTable(results: Record<string, ScenarioResult>): string {
         s(x.cpuMs.median),
         x.engineCpuMs ? s(x.engineCpuMs.median) : '-',
         `${(x.peakRssKiB.max / 1024).toFixed(1)} MiB`,
+        x.load1 ? x.load1.median.toFixed(2) : '-',
       ]);
     }
   }
-  return table(['run', 'wall median', 'wall min..max', 'cpu (process)', 'cpu (dockerd)', 'peak RSS'], rows);
+  return table(['run', 'wall median', 'wall min..max', 'cpu (process)', 'cpu (dockerd)', 'peak RSS', 'load'], rows);
 }
 
 async function main(): Promise<number> {
