@@ -10,7 +10,8 @@
  * an index file (the caller flushes the BlobIndex after finish()).
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { open, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompress as zstdDecompress } from 'zstd-napi';
 import type { Backend } from './backend/backend.js';
@@ -21,8 +22,9 @@ import { CorruptDataError, errorMessage } from '../errors.js';
 
 /** A pack is closed once it reaches this many bytes (the last blob may take it past). */
 export const PACK_TARGET_SIZE = 16 * 1024 * 1024;
-/** Bytes written to the staging file at once. */
-const WRITE_BUFFER = 4 * 1024 * 1024;
+/** Blobs smaller than this are gathered and written together; larger ones directly. */
+const SMALL_BLOB = 64 * 1024;
+const GATHER_BUFFER = 256 * 1024;
 /** Largest trailer header a reader accepts (about 100,000 blobs). */
 const MAX_HEADER = 16 * 1024 * 1024;
 /** Packs being published at once while the next one fills. */
@@ -100,12 +102,13 @@ export async function readPackedBlob(backend: Backend, digest: Digest, where: Pa
 /** An open pack being filled in staging. */
 interface OpenPack {
   path: string;
-  handle: FileHandle;
+  fd: number;
   hash: Hash;
-  /** Bytes appended so far (written or buffered). */
+  /** Bytes appended so far (written or gathered). */
   size: number;
-  buffered: Uint8Array[];
-  bufferedBytes: number;
+  /** Small blobs not yet written. */
+  gather: Buffer;
+  gathered: number;
   blobs: PackIndexBlob[];
 }
 
@@ -119,7 +122,9 @@ export interface PackWriterStats {
 /**
  * Appends compressed blobs to pack files in staging; publishes each full pack
  * through the backend, then records its blobs in the index (pending until the
- * index is flushed). Calls to add() are serialized internally.
+ * index is flushed). Calls to add() are serialized internally. Writes to the
+ * staging file are synchronous (page cache; small next to hashing), so a blob's
+ * buffer is free for reuse as soon as add() resolves.
  */
 export class PackWriter {
   private current: OpenPack | undefined;
@@ -143,8 +148,8 @@ export class PackWriter {
 
   /**
    * Append a blob: `stored` is its zstd frame, `size` its uncompressed length.
-   * Resolves once the bytes are buffered or written (not yet durable).
-   * A blob the writer already has is skipped.
+   * Resolves once the bytes are copied or written (not yet durable): the caller
+   * may then reuse `stored`. A blob the writer already has is skipped.
    */
   add(digest: Digest, kind: BlobKind, size: number, stored: Uint8Array): Promise<void> {
     if (this.has(digest)) return this.chain;
@@ -161,12 +166,17 @@ export class PackWriter {
     const pack = this.current ?? (this.current = await this.openPack());
     pack.blobs.push({ digest, offset: pack.size, length: stored.length, size, kind });
     pack.hash.update(stored);
-    pack.buffered.push(stored);
-    pack.bufferedBytes += stored.length;
+    if (stored.length < SMALL_BLOB) {
+      if (pack.gathered + stored.length > pack.gather.length) flushGathered(pack);
+      pack.gather.set(stored, pack.gathered);
+      pack.gathered += stored.length;
+    } else {
+      flushGathered(pack);
+      writeAll(pack.fd, stored);
+    }
     pack.size += stored.length;
     this.stats.blobs++;
     this.stats.storedBytes += stored.length;
-    if (pack.bufferedBytes >= WRITE_BUFFER) await this.writeBuffered(pack);
     if (pack.size >= (this.options.targetSize ?? PACK_TARGET_SIZE)) {
       this.current = undefined;
       await this.close(pack);
@@ -175,25 +185,19 @@ export class PackWriter {
 
   private async openPack(): Promise<OpenPack> {
     const path = join(await this.backend.stagingDir(), `pack-${randomBytes(8).toString('hex')}`);
-    const handle = await open(path, 'wx', 0o600);
-    return { path, handle, hash: createHash('sha256'), size: 0, buffered: [], bufferedBytes: 0, blobs: [] };
-  }
-
-  private async writeBuffered(pack: OpenPack): Promise<void> {
-    const pieces = pack.buffered.splice(0);
-    pack.bufferedBytes = 0;
-    if (pieces.length > 0) await pack.handle.writev(pieces);
+    const fd = openSync(path, 'wx', 0o600);
+    return { path, fd, hash: createHash('sha256'), size: 0, gather: Buffer.allocUnsafe(GATHER_BUFFER), gathered: 0, blobs: [] };
   }
 
   /** Write the trailer, close, and start publishing (bounded number in flight). */
   private async close(pack: OpenPack): Promise<void> {
     const trailer = encodeTrailer(pack.blobs);
     pack.hash.update(trailer);
-    pack.buffered.push(trailer);
     try {
-      await this.writeBuffered(pack);
+      flushGathered(pack);
+      writeAll(pack.fd, trailer);
     } finally {
-      await pack.handle.close();
+      closeSync(pack.fd);
     }
     const id = pack.hash.digest('hex');
     while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
@@ -245,7 +249,21 @@ export class PackWriter {
   }
 }
 
+function writeAll(fd: number, data: Uint8Array): void {
+  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+}
+
+function flushGathered(pack: OpenPack): void {
+  if (pack.gathered === 0) return;
+  writeAll(pack.fd, pack.gather.subarray(0, pack.gathered));
+  pack.gathered = 0;
+}
+
 async function discard(pack: OpenPack): Promise<void> {
-  await pack.handle.close().catch(() => {});
+  try {
+    closeSync(pack.fd);
+  } catch {
+    // already closed
+  }
   await rm(pack.path, { force: true });
 }

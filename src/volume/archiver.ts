@@ -18,7 +18,7 @@ import { TsbakError, errorMessage, isErrno } from '../errors.js';
 /** What the archiver writes through (VolumeStore implements it). */
 export interface ChunkWriter extends BlobReader {
   has(digest: Digest): boolean;
-  /** Takes ownership of `data`. */
+  /** `data` may be reused by the caller once this resolves. */
   putChunk(digest: Digest, data: Uint8Array): Promise<void>;
   putTree(doc: Buffer): Promise<Digest>;
   /** Make everything written durable and indexed. */
@@ -389,7 +389,7 @@ class Archiver {
             ? this.zeroDigest(data.length)
             : `sha256:${createHash('sha256').update(data).digest('hex')}`;
         content.push(digest);
-        if (!this.store.has(digest)) await this.put(digest, data.slice());
+        if (!this.store.has(digest)) await this.put(digest, data);
         start = cut;
       }
       if (eof) break;

@@ -140,7 +140,7 @@ function scanner(): object | null {
 const GEAR_BYTES = 1024;
 const PAGE = 65536;
 /** Default working buffer: room for a maximal chunk plus large reads. */
-export const DEFAULT_BUFFER = 16 * 1024 * 1024;
+export const DEFAULT_BUFFER = 8 * 1024 * 1024;
 
 /**
  * A chunking buffer: bytes go into `buffer` (read there directly from a file,

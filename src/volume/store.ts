@@ -45,7 +45,6 @@ export class VolumeStore implements BlobReader {
   private readonly inFlight = new Set<Promise<void>>();
   /** Chunks being compressed: has() must see them so a duplicate is not queued twice. */
   private readonly reserved = new Set<Digest>();
-  private readonly maxInFlight: number;
   private failure: unknown;
   readonly stats: VolumeStoreStats = { newChunks: 0, newTrees: 0, newRawBytes: 0, newBytes: 0 };
 
@@ -55,8 +54,7 @@ export class VolumeStore implements BlobReader {
     private readonly options: VolumeStoreOptions = {},
   ) {
     this.packs = new PackWriter(backend, index, options.packSize ? { targetSize: options.packSize } : {});
-    this.pool = new CompressPool(options.workers, options.level);
-    this.maxInFlight = options.maxInFlight ?? this.pool.size * 4;
+    this.pool = new CompressPool(options.workers, options.level, options.maxInFlight);
   }
 
   /** A volume store sharing the repository's index (one flush of either covers both). */
@@ -71,25 +69,41 @@ export class VolumeStore implements BlobReader {
   }
 
   /**
-   * Store a chunk whose sha256 is `digest`. Takes ownership of `data` (its
-   * buffer is transferred to a worker). Resolves when the chunk is queued;
-   * waits first while too many chunks are being compressed (backpressure).
+   * Store a chunk whose sha256 is `digest`. `data` is copied before this
+   * resolves (the caller may reuse its memory then). Waits while the pool's
+   * buffers are all in flight (backpressure); compression and the pack write
+   * continue in the background (flush() waits for them).
    */
   async putChunk(digest: Digest, data: Uint8Array): Promise<void> {
     if (this.failure) throw this.failure;
     if (this.has(digest)) return;
-    while (this.inFlight.size >= this.maxInFlight) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
-    if (this.has(digest)) return;
-    const size = data.length;
     // Reserve the digest now, so a duplicate later in this run is not compressed again.
+    this.reserved.add(digest);
+    let buffer: ArrayBuffer;
+    try {
+      buffer = await this.pool.acquire();
+    } catch (err) {
+      this.reserved.delete(digest);
+      throw err;
+    }
+    if (this.failure) {
+      this.pool.release(buffer);
+      this.reserved.delete(digest);
+      throw this.failure;
+    }
+    new Uint8Array(buffer).set(data);
+    const size = data.length;
     const job = this.pool
-      .compress(data)
-      .then((stored) => {
+      .compress(buffer, size)
+      .then(async (frame) => {
         this.stats.newChunks++;
         this.stats.newRawBytes += size;
-        this.stats.newBytes += stored.length;
-        return this.packs.add(digest, 'chunk', size, stored);
+        this.stats.newBytes += frame.length;
+        try {
+          await this.packs.add(digest, 'chunk', size, frame);
+        } finally {
+          this.pool.release(frame.buffer as ArrayBuffer);
+        }
       })
       .catch((err: unknown) => {
         this.failure ??= err;
@@ -98,7 +112,6 @@ export class VolumeStore implements BlobReader {
         this.inFlight.delete(job);
         this.reserved.delete(digest);
       });
-    this.reserved.add(digest);
     this.inFlight.add(job);
   }
 
