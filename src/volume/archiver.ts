@@ -174,9 +174,16 @@ class Archiver {
   }
 
   private async dirNodes(abs: string, rel: string, parent: Tree | undefined): Promise<TreeNode[]> {
-    let names: string[];
+    const names: string[] = [];
     try {
-      names = readdirSync(abs);
+      for (const raw of readdirSync(abs, { encoding: 'buffer' })) {
+        const name = raw.toString('utf8');
+        if (Buffer.from(name, 'utf8').equals(raw)) names.push(name);
+        else {
+          const shown = rel ? `${rel}/${name}` : name;
+          this.errors.push({ path: shown, message: `not backed up: its name is not valid UTF-8 (bytes ${raw.toString('hex')}); rename it` });
+        }
+      }
     } catch (err) {
       this.errors.push({ path: rel || '.', message: `directory not read: ${problem(err)}` });
       return [];

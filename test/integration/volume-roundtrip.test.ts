@@ -308,6 +308,23 @@ test('a hostile tree is refused: "../" names, bad hard links, duplicate names', 
   }
 });
 
+test('unreadable entries are reported per path, never dropped silently', { skip }, async () => {
+  const dir = join(work, 'odd');
+  mkdirSync(join(dir, 'ok'), { recursive: true });
+  writeFileSync(join(dir, 'ok/file'), 'fine');
+  // A name that is not UTF-8 (latin-1 "é").
+  writeFileSync(Buffer.concat([Buffer.from(join(dir, 'caf')), Buffer.from([0xe9])]), 'latin-1 name');
+  const { store } = await openStore();
+  try {
+    const r = await backupTree(dir, store);
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
+    assert.match(r.errors[0]!.message, /not valid UTF-8 \(bytes 636166e9\)/);
+    assert.equal(r.stats.files, 1);
+  } finally {
+    await store.close();
+  }
+});
+
 test('a full disk is a clear error naming the file and the target', { skip }, async (t) => {
   const mnt = join(work, 'small-fs');
   mkdirSync(mnt);
