@@ -18,6 +18,11 @@ import { dockerConfigCredentials, parseChallenges } from '../../src/image/regist
 import { describeErrorBody } from '../../src/image/registry/errors.js';
 import { RegistryClient } from '../../src/image/registry/client.js';
 import { UsageError } from '../../src/errors.js';
+import { ParallelGzip, PGZIP_BLOCK } from '../../src/image/registry/pgzip.js';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createCipheriv, createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 
@@ -116,4 +121,28 @@ test('registry error bodies: code, message and detail of each entry', () => {
   );
   assert.deepEqual(describeErrorBody('<html>bad gateway</html>'), { text: '<html>bad gateway</html>', codes: [] });
   assert.deepEqual(describeErrorBody(''), { text: '', codes: [] });
+});
+
+async function pgzip(parts: Buffer[]): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(parts), new ParallelGzip(1), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
+  return Buffer.concat(out);
+}
+
+test('parallel gzip: any gunzip reads it, the bytes do not depend on input chunking, incompressible blocks are stored', async () => {
+  const text = Buffer.from(Array.from({ length: 120_000 }, (_, i) => `${i} alpha beta ${(i * 7) % 97}\n`).join(''));
+  const random = createCipheriv('aes-256-ctr', Buffer.alloc(32, 1), Buffer.alloc(16, 2)).update(Buffer.alloc(PGZIP_BLOCK + 4321));
+  const data = Buffer.concat([text, random, text]);
+  const whole = await pgzip([data]);
+  assert.ok(gunzipSync(whole).equals(data));
+  const pieces: Buffer[] = [];
+  for (let o = 0, n = 1; o < data.length; o += n, n = (n * 31 + 7) % 200_000 || 1) pieces.push(data.subarray(o, o + n));
+  const chunked = await pgzip(pieces);
+  assert.equal(createHash('sha256').update(chunked).digest('hex'), createHash('sha256').update(whole).digest('hex'));
+  // The random megabyte costs about its own size (stored), the text shrinks.
+  assert.ok(whole.length < random.length + text.length, `${whole.length} bytes`);
+  for (const size of [0, 1, PGZIP_BLOCK, 2 * PGZIP_BLOCK, PGZIP_BLOCK + 1]) {
+    const b = Buffer.alloc(size, 'x');
+    assert.ok(gunzipSync(await pgzip([b])).equals(b), `size ${size}`);
+  }
 });
