@@ -104,7 +104,8 @@ async function resolveMember(target: FreezeTarget, version: CgroupVersion, own: 
     const chosen = chooseDir(cg, target, version);
     const cgPath = chosen.version === 'v2' ? cg.v2Path : cg.v1Path;
     const ownPath = chosen.version === 'v2' ? own.v2 : own.v1;
-    if (cgPath === '/' || (cgPath !== undefined && ownPath !== undefined && isWithin(ownPath, cgPath))) {
+    if (cgPath === '/') throw new CgroupError('it runs in the root cgroup, which cannot be frozen (is the engine rootless?)');
+    if (cgPath !== undefined && ownPath !== undefined && isWithin(ownPath, cgPath)) {
       throw new CgroupError(`its cgroup \`${cgPath}\` also holds tsbak itself, so freezing it would freeze tsbak (is the engine rootless, or tsbak running inside the container?)`);
     }
     return { target, ...chosen, alreadyFrozen: false, requested: false, freezeAt: 0n, thawAt: 0n, gone: false };
@@ -221,7 +222,7 @@ class Group implements FrozenGroup {
       throw new FreezeError(
         undefined,
         this.thawErrors.join('; '),
-        `${this.thawErrors.join('; ')}; the watchdog will retry at its deadline, or run \`tsbak thaw --all\``,
+        `${this.thawErrors.join('; ')}; run \`tsbak thaw --all\` (or \`tsbak thaw CONTAINER\`) once the cause is fixed`,
       );
     }
     return this.all.map((m) => ({
@@ -344,7 +345,7 @@ export async function freezeContainers(targets: FreezeTarget[], opts: FreezeOpti
       }
       if (!ok) throw new FreezeError(m.target.name, `cgroup not found: ${m.dir} is gone (was it stopped?)`);
     }
-    group.armTimer();
+    if (ours.length > 0) group.armTimer();
     const deadline = Date.now() + timeoutMs;
     for (const m of ours) await waitFrozen(m, group, timeoutMs, deadline);
     group.frozenAt = process.hrtime.bigint();

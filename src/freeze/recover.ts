@@ -99,7 +99,10 @@ async function engineContainers(engine: EngineClient | undefined, notes: string[
     for (const c of list) map.set(c.Id, { name: (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, ''), paused: c.State === 'paused' });
     return map;
   } catch (err) {
-    notes.push(`the engine could not be asked which containers are its own or paused (${errorMessage(err)}); every frozen container cgroup found was thawed`);
+    notes.push(
+      `the engine could not be asked which frozen containers are its own or paused by \`docker pause\` (${errorMessage(err)}), ` +
+        'so every frozen container cgroup found was thawed',
+    );
     return undefined;
   }
 }
@@ -172,10 +175,10 @@ export async function thawAll(options: { scan: boolean; engine?: EngineClient | 
   }
   if (!options.scan) return report;
 
-  const known = await engineContainers(options.engine, report.notes);
   const handled = new Set(report.entries.map((e) => e.dir));
-  for (const f of await scanFrozen()) {
-    if (handled.has(f.dir) || liveDirs.has(f.dir)) continue;
+  const found = (await scanFrozen()).filter((f) => !handled.has(f.dir) && !liveDirs.has(f.dir));
+  const known = found.length > 0 ? await engineContainers(options.engine, report.notes) : undefined;
+  for (const f of found) {
     const c = known?.get(f.id);
     if (known && !c) continue; // another engine's container: not ours to touch
     if (c?.paused) {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { after, afterEach, test } from 'node:test';
-import { dockerCli, engineA, fixtures, integrationSkip, runTsbak, tmpDir, type ExecResult } from '../helpers.js';
+import { dockerCli, engineA, fixtures, integrationSkip, runTsbak, type ExecResult } from '../helpers.js';
 import { findCgroups, type ProcessCgroups } from '../../src/freeze/cgroup.js';
 import { FreezeError } from '../../src/freeze/errors.js';
 import { freezeContainers, type CgroupVersion, type FreezeTarget } from '../../src/freeze/freezer.js';
@@ -20,8 +20,11 @@ const SUPPORT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'support
 const RUN_ID = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 
 interface Counter extends FreezeTarget {
-  /** Host directory bind-mounted at /out; the loop rewrites /out/c with an ever larger number. */
-  dir: string;
+  /**
+   * The counter file seen from the host: the loop rewrites /out/c, on a tmpfs (no disk I/O
+   * that could stall it on a busy machine), with an ever larger number.
+   */
+  file: string;
 }
 
 // Each counter keeps a core busy, and the machine has two: remove a test's containers when it ends.
@@ -53,22 +56,22 @@ async function waitFor(what: string, timeoutMs: number, check: () => boolean | P
 
 let seq = 0;
 async function startCounter(label: string, extra: string[] = []): Promise<Counter> {
-  const dir = tmpDir('tsbak-freeze-');
   const name = `tsbak-freeze-${label}-${RUN_ID}-${seq++}`;
   const loop = 'i=0; while true; do i=$((i+1)); echo $i > /out/c; done';
-  const r = await dockerCli(['run', '-d', '--name', name, '--network', 'none', '-v', `${dir}:/out`, ...extra, fixtures().base.name, 'sh', '-c', loop]);
+  const r = await dockerCli(['run', '-d', '--name', name, '--network', 'none', '--tmpfs', '/out', ...extra, fixtures().base.name, 'sh', '-c', loop]);
   assert.equal(r.code, 0, r.stderr);
   const id = r.stdout.trim();
   containers.push(id);
   const pid = Number((await dockerCli(['inspect', '-f', '{{.State.Pid}}', id])).stdout.trim());
   assert.ok(pid > 0, `container ${name} has no pid`);
-  await waitFor(`counter of ${name} starts`, 10_000, () => existsSync(path.join(dir, 'c')));
-  return { id, name, pid, dir };
+  const file = `/proc/${pid}/root/out/c`;
+  await waitFor(`counter of ${name} starts`, 10_000, () => existsSync(file));
+  return { id, name, pid, file };
 }
 
 /** The counter file as it is (it may be caught empty between truncate and write). */
 function counter(c: Counter): string {
-  return readFileSync(path.join(c.dir, 'c'), 'utf8');
+  return readFileSync(c.file, 'utf8');
 }
 
 async function assertStopped(c: Counter, ms = 250): Promise<void> {
@@ -85,6 +88,24 @@ function assertAdvances(c: Counter, withinMs: number): Promise<number> {
 
 async function cgroupsOf(c: Counter): Promise<ProcessCgroups> {
   return findCgroups(c.pid);
+}
+
+/** The kernel says thawed in both hierarchies. */
+function isThawed(cg: ProcessCgroups): boolean {
+  return !v2Frozen(cg) && v1State(cg) === 'THAWED';
+}
+
+/**
+ * The kernel reports the container thawed within `withinMs` (what tsbak controls), and its
+ * counter then moves within `counterMs` (default 3 s: the scheduler of a busy 2-core machine
+ * decides that). Resolves with the ms until the kernel said thawed.
+ */
+async function assertResumes(c: Counter, withinMs: number, counterMs = 3_000): Promise<number> {
+  const cg = await cgroupsOf(c);
+  const a = counter(c);
+  const thawedAfter = await waitFor(`container ${c.name} thawed`, withinMs, () => isThawed(cg));
+  await waitFor(`counter of ${c.name} advances after the thaw`, counterMs, () => counter(c) !== a);
+  return thawedAfter;
 }
 
 function v2Frozen(cg: ProcessCgroups): boolean {
@@ -128,8 +149,11 @@ interface Hanging {
 }
 
 /** Runs support/freeze-and-hang.js: it freezes through the API and hangs; resolves once frozen. */
-async function freezeInChild(targets: FreezeTarget[], opts: { watchdog: boolean; version?: CgroupVersion; maxFreezeMs?: number }): Promise<Hanging> {
-  const args = JSON.stringify({ targets, version: opts.version ?? 'auto', maxFreezeMs: opts.maxFreezeMs ?? 60_000, watchdog: opts.watchdog });
+async function freezeInChild(
+  targets: FreezeTarget[],
+  opts: { watchdog: boolean; version?: CgroupVersion; maxFreezeMs?: number; then?: 'hang' | 'throw' | 'exit' },
+): Promise<Hanging> {
+  const args = JSON.stringify({ targets, version: opts.version ?? 'auto', maxFreezeMs: opts.maxFreezeMs ?? 60_000, watchdog: opts.watchdog, then: opts.then });
   const child = spawn(process.execPath, [path.join(SUPPORT, 'freeze-and-hang.js'), args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   let out = '';
@@ -177,7 +201,7 @@ test('v2: cgroup.freeze stops the container, cgroup.events says frozen, thaw res
   assert.equal(r.exceeded, false);
   assert.ok(r.windowMs >= 250 && r.windowMs < 5_000, `window ${r.windowMs} ms`);
   assert.ok(!v2Frozen(cg));
-  await assertAdvances(c, 2_000);
+  await assertResumes(c, 2_000);
   assert.equal(stateFilesOf(process.pid).length, 0, 'the state file is removed after the thaw');
   // idempotent
   assert.deepEqual(await group.thaw(), reports);
@@ -193,7 +217,7 @@ test('v1: freezer.state goes FROZEN, the container stops; thaw makes it THAWED a
   const [r] = await group.thaw();
   assert.equal(r?.version, 'v1');
   assert.equal(v1State(cg), 'THAWED');
-  await assertAdvances(c, 2_000);
+  await assertResumes(c, 2_000);
 });
 
 test('two containers freeze together and thaw together; round trip measured', { skip }, async (t) => {
@@ -203,7 +227,7 @@ test('two containers freeze together and thaw together; round trip measured', { 
   await Promise.all([assertStopped(a), assertStopped(b)]);
   const reports = await group.thaw();
   assert.deepEqual(reports.map((r) => [r.name, r.version]), [[a.name, 'v2'], [b.name, 'v2']]);
-  await Promise.all([assertAdvances(a, 2_000), assertAdvances(b, 2_000)]);
+  await Promise.all([assertResumes(a, 2_000), assertResumes(b, 2_000)]);
 
   const median = (xs: number[]) => [...xs].sort((p, q) => p - q)[Math.floor(xs.length / 2)] as number;
   for (const version of ['v2', 'v1'] as const) {
@@ -225,7 +249,7 @@ test('two containers freeze together and thaw together; round trip measured', { 
       }
     }
   }
-  await Promise.all([assertAdvances(a, 2_000), assertAdvances(b, 2_000)]);
+  await Promise.all([assertResumes(a, 2_000), assertResumes(b, 2_000)]);
 });
 
 test('a container under a custom --cgroup-parent is found and frozen', { skip }, async () => {
@@ -238,7 +262,7 @@ test('a container under a custom --cgroup-parent is found and frozen', { skip },
   assert.ok(v2Frozen(cg));
   await assertStopped(c);
   await group.thaw();
-  await assertAdvances(c, 2_000);
+  await assertResumes(c, 2_000);
 });
 
 test('a stopped container gives a clear error and nothing is left frozen', { skip }, async () => {
@@ -253,7 +277,7 @@ test('a stopped container gives a clear error and nothing is left frozen', { ski
   );
   // pid 0, as docker inspect reports for a container that is not running
   await assert.rejects(freezeContainers([{ ...stopped, pid: 0 }], { maxFreezeMs: 10_000 }), /could not be frozen: it is not running/);
-  await assertAdvances(running, 1_000);
+  await assertAdvances(running, 3_000);
   assert.equal(stateFilesOf(process.pid).length, 0);
 });
 
@@ -262,7 +286,7 @@ test('the freeze limit: the timer thaws on its own and thaw() reports exceeded',
   const group = await freezeContainers([c], { maxFreezeMs: 300 });
   await assertStopped(c, 100);
   // nobody calls thaw(): the timer must
-  const resumedAfter = await assertAdvances(c, 2_000);
+  const resumedAfter = await assertResumes(c, 2_000);
   assert.ok(group.exceeded);
   const [r] = await group.thaw();
   assert.equal(r?.exceeded, true);
@@ -291,7 +315,7 @@ test('a container paused by docker is left paused, by freeze/thaw and by tsbak t
   } finally {
     await dockerCli(['unpause', c.id]);
   }
-  await assertAdvances(c, 2_000);
+  await assertResumes(c, 2_000);
 });
 
 test('SIGTERM without a watchdog: the exit path thaws', { skip }, async () => {
@@ -301,8 +325,23 @@ test('SIGTERM without a watchdog: the exit path thaws', { skip }, async () => {
   h.child.kill('SIGTERM');
   await h.exited;
   assert.equal(h.child.signalCode, 'SIGTERM', 'the process still dies of the signal');
-  await assertAdvances(c, 1_000);
+  await assertResumes(c, 1_000);
   assert.equal(stateFilesOf(h.child.pid as number).length, 0);
+});
+
+test('an uncaught exception, and process.exit without thaw(), thaw on the way out', { skip }, async () => {
+  const c = await startCounter('throw');
+  const h = await freezeInChild([c], { watchdog: false, then: 'throw' });
+  await assertStopped(c, 100);
+  await h.exited;
+  assert.equal(h.child.exitCode, 1, 'the exception still kills the process');
+  await assertResumes(c, 1_000);
+  const e = await freezeInChild([c], { watchdog: false, then: 'exit' });
+  await assertStopped(c, 100);
+  await e.exited;
+  assert.equal(e.child.exitCode, 7);
+  await assertResumes(c, 1_000);
+  assert.equal(stateFilesOf(h.child.pid as number).length + stateFilesOf(e.child.pid as number).length, 0);
 });
 
 test('SIGKILL: the watchdog thaws within 1 s and cleans up after itself', { skip }, async (t) => {
@@ -315,8 +354,9 @@ test('SIGKILL: the watchdog thaws within 1 s and cleans up after itself', { skip
   assert.ok(watchdogPid && alive(watchdogPid), 'the watchdog runs');
   await Promise.all([assertStopped(c), assertStopped(d)]);
   h.child.kill('SIGKILL');
-  const [tc, td] = await Promise.all([assertAdvances(c, 1_000), assertAdvances(d, 1_000)]);
-  t.diagnostic(`after SIGKILL the counters moved again within ${tc} ms and ${td} ms`);
+  const t0 = Date.now();
+  const [tc, td] = await Promise.all([assertResumes(c, 1_000, 1_000), assertResumes(d, 1_000, 1_000)]);
+  t.diagnostic(`after SIGKILL: thawed within ${tc} ms and ${td} ms, both counters moving again after ${Date.now() - t0} ms`);
   await waitFor('the watchdog exits', 2_000, () => !alive(watchdogPid));
   assert.ok(!existsSync(recorded.file), 'the watchdog removed the state file');
 });
@@ -341,7 +381,7 @@ test('the watchdog thaws at its deadline even while tsbak lives on, frozen in a 
     // deadline = timeout 200 + limit 200 + margin 1000 ms
     const cg = await cgroupsOf(c);
     try {
-      await assertAdvances(c, 2_500);
+      await assertResumes(c, 2_500);
     } catch (e) {
       throw new Error(`${(e as Error).message}; at ${new Date().toISOString()} (${Date.now() - t0} ms after frozen) cgroup.freeze=${readFileSync(path.join(cg.v2Dir as string, 'cgroup.freeze'), 'utf8').trim()} events=${readFileSync(path.join(cg.v2Dir as string, 'cgroup.events'), 'utf8').replace(/\n/g, ' ')} v1=${v1State(cg)} counter=${counter(c)}`);
     }
@@ -366,7 +406,7 @@ test('tsbak thaw --all thaws what a SIGKILLed tsbak without a watchdog left froz
   assert.deepEqual(mine.map((e) => [e.source, e.result, e.version]), [['state', 'thawed', 'v1']]);
   assert.ok(report.stateFiles.some((s) => s.path === recorded.file && s.removed && !s.ownerAlive));
   assert.ok(!existsSync(recorded.file));
-  await assertAdvances(c, 1_000);
+  await assertResumes(c, 1_000);
 });
 
 test('tsbak thaw --all finds a frozen container cgroup that no state file lists; tsbak thaw without --all does not', { skip }, async () => {
@@ -382,7 +422,7 @@ test('tsbak thaw --all finds a frozen container cgroup that no state file lists;
   assert.equal(res.code, 0, res.stderr);
   const mine = (JSON.parse(res.stdout) as ThawReport).entries.filter((e) => e.id === c.id);
   assert.deepEqual(mine.map((e) => [e.source, e.result, e.version, e.name]), [['scan', 'thawed', 'v2', c.name]]);
-  await assertAdvances(c, 1_000);
+  await assertResumes(c, 1_000);
 });
 
 test('tsbak thaw CONTAINER thaws that container by name; an unknown name is a clear error', { skip }, async () => {
@@ -394,7 +434,7 @@ test('tsbak thaw CONTAINER thaws that container by name; an unknown name is a cl
   const res = await tsbakThaw([c.name]);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, new RegExp(`${c.name}\\s+v2\\s+thawed`));
-  await assertAdvances(c, 1_000);
+  await assertResumes(c, 1_000);
   assert.equal(stateFilesOf(h.child.pid as number).length, 0, 'its state file entry is cleared');
   const missing = await tsbakThaw(['no-such-container-' + RUN_ID, '--json']);
   assert.equal(missing.code, 1);
