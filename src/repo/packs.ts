@@ -10,7 +10,7 @@
  * an index file (the caller flushes the BlobIndex after finish()).
  */
 import { createHash, randomBytes, type Hash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, write } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompress as zstdDecompress } from 'zstd-napi';
@@ -122,9 +122,9 @@ export interface PackWriterStats {
 /**
  * Appends compressed blobs to pack files in staging; publishes each full pack
  * through the backend, then records its blobs in the index (pending until the
- * index is flushed). Calls to add() are serialized internally. Writes to the
- * staging file are synchronous (page cache; small next to hashing), so a blob's
- * buffer is free for reuse as soon as add() resolves.
+ * index is flushed). Calls to add() are serialized internally; each resolves
+ * once its bytes are written to the staging file (on libuv's threads, off the
+ * main thread), so a blob's buffer is free for reuse as soon as add() resolves.
  */
 export class PackWriter {
   private current: OpenPack | undefined;
@@ -167,12 +167,12 @@ export class PackWriter {
     pack.blobs.push({ digest, offset: pack.size, length: stored.length, size, kind });
     pack.hash.update(stored);
     if (stored.length < SMALL_BLOB) {
-      if (pack.gathered + stored.length > pack.gather.length) flushGathered(pack);
+      if (pack.gathered + stored.length > pack.gather.length) await flushGathered(pack);
       pack.gather.set(stored, pack.gathered);
       pack.gathered += stored.length;
     } else {
-      flushGathered(pack);
-      writeAll(pack.fd, stored);
+      await flushGathered(pack);
+      await writeAll(pack.fd, stored);
     }
     pack.size += stored.length;
     this.stats.blobs++;
@@ -194,8 +194,8 @@ export class PackWriter {
     const trailer = encodeTrailer(pack.blobs);
     pack.hash.update(trailer);
     try {
-      flushGathered(pack);
-      writeAll(pack.fd, trailer);
+      await flushGathered(pack);
+      await writeAll(pack.fd, trailer);
     } finally {
       closeSync(pack.fd);
     }
@@ -249,14 +249,21 @@ export class PackWriter {
   }
 }
 
-function writeAll(fd: number, data: Uint8Array): void {
-  for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+function writeAll(fd: number, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (off: number) => {
+      if (off >= data.length) return resolve();
+      write(fd, data, off, data.length - off, null, (err, n) => (err ? reject(err) : step(off + n)));
+    };
+    step(0);
+  });
 }
 
-function flushGathered(pack: OpenPack): void {
+async function flushGathered(pack: OpenPack): Promise<void> {
   if (pack.gathered === 0) return;
-  writeAll(pack.fd, pack.gather.subarray(0, pack.gathered));
+  const n = pack.gathered;
   pack.gathered = 0;
+  await writeAll(pack.fd, pack.gather.subarray(0, n));
 }
 
 async function discard(pack: OpenPack): Promise<void> {
