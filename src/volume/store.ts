@@ -150,9 +150,10 @@ export class VolumeStore implements BlobReader {
     await this.index.flush(this.backend);
   }
 
-  /** Stop the worker threads (after flush, or to abandon the run). */
+  /** Stop the worker threads (after flush, or to abandon the run: an unfinished pack is dropped from staging). */
   async close(): Promise<void> {
     await Promise.allSettled(this.inFlight);
+    await this.packs.abort();
     await this.pool.close();
   }
 }
