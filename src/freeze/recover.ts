@@ -15,7 +15,7 @@ import { EngineClient, isNotFound } from '../image/engine/client.js';
 import { containerIdOfCgroup, findCgroups, freezerMounts, type FreezerVersion } from './cgroup.js';
 import { controlFile, freezerState, requestThaw, selfFrozen } from './control.js';
 import { FreezeError } from './errors.js';
-import { listStates, removeStateSync, stateDir, writeStateSync, type StateFile } from './state.js';
+import { listStates, removeStateSync, writeStateSync, type StateFile } from './state.js';
 
 export type ThawSource = 'state' | 'scan' | 'container';
 
@@ -234,5 +234,3 @@ export async function thawContainer(ref: string, engine: EngineClient): Promise<
   }
   return report;
 }
-
-export { stateDir };
