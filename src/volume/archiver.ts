@@ -54,6 +54,12 @@ export interface BackupOptions {
   parent?: Digest;
   /** Called after each file and directory. */
   onProgress?: (progress: BackupStats & { path: string }) => void;
+  /**
+   * Compare only size and mtime with the parent, not inode and ctime: for a
+   * copy (a reflink clone of the volume, a restored directory), whose inodes
+   * and ctimes are all new though the content is not. xattrs are then read again.
+   */
+  ignoreInode?: boolean;
 }
 
 export interface BackupResult {
@@ -96,15 +102,14 @@ export function metaOf(st: BigIntStats, type: NodeType | undefined): NodeMeta {
 }
 
 /** True when a node from the parent tree describes the same, unmodified inode. */
-function unchanged(prev: TreeNode | undefined, type: NodeType, meta: NodeMeta): prev is EntryNode {
+function unchanged(prev: TreeNode | undefined, type: NodeType, meta: NodeMeta, ignoreInode = false): prev is EntryNode {
   return (
     prev !== undefined &&
     !isHardlink(prev) &&
     prev.type === type &&
     prev.size === meta.size &&
     prev.mtimeNs === meta.mtimeNs &&
-    prev.ctimeNs === meta.ctimeNs &&
-    prev.inode === meta.inode
+    (ignoreInode || (prev.ctimeNs === meta.ctimeNs && prev.inode === meta.inode))
   );
 }
 
@@ -223,9 +228,9 @@ class Archiver {
       this.hardlinks.set(key, rel);
     }
     const meta = metaOf(st, type);
-    const same = unchanged(prev, type, meta);
-    // An xattr change changes the ctime: an unchanged node's xattrs are still valid.
-    const xattrs = same ? prev.xattrs : this.xattrs(abs, rel);
+    const same = unchanged(prev, type, meta, this.options.ignoreInode);
+    // An xattr change changes the ctime: an unchanged node's xattrs are still valid (when the ctime was compared).
+    const xattrs = same && !this.options.ignoreInode ? prev.xattrs : this.xattrs(abs, rel);
     const node: EntryNode = { name, type, ...meta };
     if (xattrs) node.xattrs = xattrs;
     switch (type) {
@@ -425,7 +430,7 @@ export interface DiffEntry {
  * whose type, size, mtime, ctime or inode differ, and added or removed ones.
  * Stats only, never reads file content (for the freeze window).
  */
-export async function diffAgainst(rootDir: string, tree: Digest, store: BlobReader): Promise<DiffEntry[]> {
+export async function diffAgainst(rootDir: string, tree: Digest, store: BlobReader, options: { ignoreInode?: boolean } = {}): Promise<DiffEntry[]> {
   const out: DiffEntry[] = [];
   const load = async (digest: Digest): Promise<Tree> => decodeTree(await store.readBlob(digest), `tree ${digest}`);
   const walk = async (abs: string, rel: string, t: Tree): Promise<void> => {
@@ -460,7 +465,7 @@ export async function diffAgainst(rootDir: string, tree: Digest, store: BlobRead
       }
       if (!type) continue;
       const meta = metaOf(st, type);
-      if (!unchanged(prev, type, meta)) out.push({ path, change: 'modified' });
+      if (!unchanged(prev, type, meta, options.ignoreInode)) out.push({ path, change: 'modified' });
       if (type === 'dir' && prev.type === 'dir' && prev.subtree) await walk(join(abs, name), path, await load(prev.subtree));
     }
     for (const name of previous.keys()) out.push({ path: rel ? `${rel}/${name}` : name, change: 'removed' });

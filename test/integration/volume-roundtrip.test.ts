@@ -281,6 +281,23 @@ test('1 MiB changed in the middle of a 50 MB file adds only a few chunks', { ski
   }
 });
 
+test('a copy of the volume (new inodes and ctimes) is not re-read with ignoreInode', { skip }, async () => {
+  const { store } = await openStore();
+  try {
+    const copy = join(work, 'copy');
+    execFileSync('cp', ['-a', src, copy]);
+    const strict = await diffAgainst(copy, firstTree, store);
+    assert.ok(strict.some((d) => d.path === 'small.txt'), 'new inodes count as changes by default');
+    const r = await backupTree(copy, store, { parent: firstTree, ignoreInode: true });
+    assert.deepEqual(r.errors, []);
+    // big50.bin changed in the previous test; everything else is reused.
+    assert.equal(r.stats.readBytes, 50 * MiB);
+    assert.equal(r.stats.reusedFiles, 9);
+  } finally {
+    await store.close();
+  }
+});
+
 test('a hostile tree is refused: "../" names, bad hard links, duplicate names', { skip }, async () => {
   const { store } = await openStore();
   try {
