@@ -331,14 +331,26 @@ test('unreadable entries are reported per path, never dropped silently', { skip 
   writeFileSync(join(dir, 'ok/file'), 'fine');
   // A name that is not UTF-8 (latin-1 "é").
   writeFileSync(Buffer.concat([Buffer.from(join(dir, 'caf')), Buffer.from([0xe9])]), 'latin-1 name');
+  // A mount point inside the volume: not crossed, reported.
+  mkdirSync(join(dir, 'mnt'));
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', join(dir, 'mnt')]).status === 0;
+  if (mounted) writeFileSync(join(dir, 'mnt/other-fs'), 'not part of the volume');
   const { store } = await openStore();
   try {
     const r = await backupTree(dir, store);
     assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
     assert.match(r.errors[0]!.message, /not valid UTF-8 \(bytes 636166e9\)/);
     assert.equal(r.stats.files, 1);
+    if (mounted) {
+      assert.deepEqual(r.warnings.map((w) => w.path), ['mnt']);
+      assert.match(r.warnings[0]!.message, /mount point/);
+      const dst = join(work, 'odd-restored');
+      await restoreTree(r.tree, store, dst, { overwrite: false });
+      assert.deepEqual(readdirSync(join(dst, 'mnt')), [], 'the mount point is restored as an empty directory');
+    }
   } finally {
     await store.close();
+    if (mounted) spawnSync('umount', [join(dir, 'mnt')]);
   }
 });
 
