@@ -14,6 +14,7 @@ import { showCommand } from './commands/show.js';
 import { snapshotsCommand } from './commands/snapshots.js';
 import { restoreCommand } from './commands/restore.js';
 import { checkCommand } from './commands/check.js';
+import { thawCommand } from './commands/thaw.js';
 import type { GlobalArgs } from './context.js';
 
 const argvRaw = protectDash(hideBin(process.argv));
@@ -44,6 +45,7 @@ try {
     .command(importCommand)
     .command(restoreCommand)
     .command(checkCommand)
+    .command(thawCommand)
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)

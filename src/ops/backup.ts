@@ -6,14 +6,21 @@ import { captureContainer } from '../container/capture.js';
 import type { ContainerRecord } from '../container/model.js';
 import { backupEngineImages } from './image-backup.js';
 import { newSnapshot } from './snapshot-doc.js';
-import { UsageError } from '../errors.js';
+import { TsbakError, UsageError } from '../errors.js';
+import { EngineVolumes } from '../image/engine/volumes.js';
+import { backupVolumes, type VolumeBackupOptions } from './volume-backup.js';
+import type { VolumeRecord } from '../volume/record.js';
+import type { Digest } from '../util/digest.js';
+import { hostname } from 'node:os';
 
 export interface BackupOptions {
-  /** Every tagged image and every container of the engine. */
+  /** Every tagged image, every container and every volume of the engine. */
   all: boolean;
   images: string[];
   containers: string[];
+  volumes: string[];
   tags: string[];
+  volumeOptions: Omit<VolumeBackupOptions, 'volumes' | 'parents' | 'log'>;
   log?: (line: string) => void;
 }
 
@@ -21,6 +28,8 @@ export interface BackupResult {
   snapshotId: string;
   images: { names: string[]; id: string; layers: number; size: number }[];
   containers: { name: string; image: string; running: boolean }[];
+  volumes: { name: string; files: number; bytes: number; newBytes: number; method: string; quiesce: VolumeRecord['quiesce'] }[];
+  failures: { item: string; error: string }[];
   savedImages: number;
   newBlobs: number;
   newBytes: number;
@@ -36,14 +45,27 @@ export async function backup(repo: Repository, client: EngineClient, options: Ba
   const version = await new EngineImages(client).version();
   const containers = await captureContainers(new EngineContainers(client), options);
   const imageRefs = [...options.images, ...containers.map((c) => c.imageId)];
-  if (!options.all && imageRefs.length === 0) throw new UsageError('nothing to back up: name --image, --container, or --all');
-  const images = await backupEngineImages(repo, client, { all: options.all, images: imageRefs, log: options.log });
-  if (images.records.length === 0 && containers.length === 0) {
-    throw new UsageError('nothing to back up: the engine has no tagged images or containers (name some with --image)');
+  const volumeNames = new Set([...options.volumes, ...containers.flatMap((c) => c.volumes.map((v) => v.name))]);
+  if (options.all) for (const v of await new EngineVolumes(client).list()) volumeNames.add(v.Name);
+  if (!options.all && imageRefs.length === 0 && volumeNames.size === 0) throw new UsageError('nothing to back up: name --image, --volume, --container, or --all');
+  const images =
+    imageRefs.length > 0 || options.all
+      ? await backupEngineImages(repo, client, { all: options.all, images: imageRefs, log: options.log })
+      : { records: [], savedImages: 0, newBlobs: 0, newBytes: 0 };
+  const volumes = await backupVolumes(repo, client, {
+    ...options.volumeOptions,
+    volumes: [...volumeNames].sort(),
+    parents: await parentTrees(repo),
+    log: options.log,
+  });
+  if (images.records.length === 0 && containers.length === 0 && volumes.records.length === 0) {
+    if (volumes.failures.length > 0) throw new TsbakError(`backup failed: ${volumes.failures.map((f) => `${f.item}: ${f.error}`).join('; ')}`);
+    throw new UsageError('nothing to back up: the engine has no tagged images, containers or volumes (name some with --image)');
   }
   await (await repo.blobs()).flushIndex();
   const snapshot = newSnapshot({ kind: 'engine', host: client.host, engineVersion: version.Version }, images.records, options.tags);
   snapshot.containers = containers;
+  snapshot.volumes = volumes.records;
   const snapshotId = await repo.saveSnapshot(snapshot);
   return {
     snapshotId,
@@ -54,11 +76,24 @@ export async function backup(repo: Repository, client: EngineClient, options: Ba
       size: r.layers.reduce((n, l) => n + l.size, 0),
     })),
     containers: containers.map((c) => ({ name: c.name, image: c.image, running: c.running })),
+    volumes: volumes.records.map((v) => ({ name: v.name, files: v.stats.files, bytes: v.stats.bytes, newBytes: v.stats.newBytes, method: v.method, quiesce: v.quiesce })),
+    failures: volumes.failures,
     savedImages: images.savedImages,
     newBlobs: images.newBlobs,
-    newBytes: images.newBytes,
+    newBytes: images.newBytes + volumes.records.reduce((n, v) => n + v.stats.newBytes, 0),
     durationMs: Date.now() - started,
   };
+}
+
+/** The newest tree of each volume backed up from this host: its unchanged files are not read again. */
+async function parentTrees(repo: Repository): Promise<Map<string, Digest>> {
+  const parents = new Map<string, Digest>();
+  const host = hostname();
+  for (const { snapshot } of await repo.snapshots()) {
+    if (snapshot.hostname !== host) continue;
+    for (const v of snapshot.volumes) parents.set(v.name, v.tree);
+  }
+  return parents;
 }
 
 async function captureContainers(engine: EngineContainers, options: BackupOptions): Promise<ContainerRecord[]> {

@@ -1,5 +1,6 @@
 import type { ImageRecord } from '../image/model.js';
 import type { ContainerRecord } from '../container/model.js';
+import type { VolumeRecord } from '../volume/record.js';
 
 /** Where a snapshot's content came from. */
 export type SnapshotSource =
@@ -20,8 +21,8 @@ export interface Snapshot {
   tool: string;
   source: SnapshotSource;
   images: ImageRecord[];
-  /** Filled by the volume backup (issue 3); empty until then. */
-  volumes: unknown[];
+  /** Volumes: metadata and the root tree of their content. */
+  volumes: VolumeRecord[];
   /** Container definitions, enough to re-create them. */
   containers: ContainerRecord[];
 }

@@ -2,13 +2,21 @@ import type { Argv, CommandModule } from 'yargs';
 import { backup } from '../../ops/backup.js';
 import { engineClient, openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { UsageError } from '../../errors.js';
+import { PartialFailureError, UsageError } from '../../errors.js';
 
 interface BackupArgs extends GlobalArgs {
   all: boolean;
   image: string[];
   container: string[];
+  volume: string[];
   tag: string[];
+  quiesce: 'freeze' | 'stop' | 'none';
+  freezeTogether: boolean;
+  maxFreeze: number;
+  freezeFallback: 'fail' | 'stop' | 'none';
+  hookTimeout: number;
+  cgroup: 'auto' | 'v1' | 'v2';
+  reflink: 'auto' | 'never';
 }
 
 export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
@@ -19,29 +27,68 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       .option('all', { type: 'boolean', default: false, describe: 'Every tagged image and every container of the engine' })
       .option('image', { type: 'string', array: true, default: [] as string[], describe: 'An image by name or id (repeatable)' })
       .option('container', { type: 'string', array: true, default: [] as string[], describe: 'A container by name or id: its definition and image (repeatable)' })
+      .option('volume', { type: 'string', array: true, default: [] as string[], describe: 'A volume by name (repeatable)' })
+      .option('quiesce', {
+        choices: ['freeze', 'stop', 'none'] as const,
+        default: 'freeze' as const,
+        describe: 'How containers using a volume are held still while it is copied (label tsbak.quiesce overrides per container)',
+      })
+      .option('freeze-together', { type: 'boolean', default: false, describe: 'Freeze all containers of the run at once (consistency across volumes)' })
+      .option('max-freeze', { type: 'number', default: 10000, describe: 'Thaw after this many ms and fail the volume' })
+      .option('freeze-fallback', {
+        choices: ['fail', 'stop', 'none'] as const,
+        default: 'fail' as const,
+        describe: 'When a container cannot be frozen: fail the volume, stop the container instead, or copy without quiescing',
+      })
+      .option('hook-timeout', { type: 'number', default: 60, describe: 'Seconds a tsbak.pre-backup / tsbak.post-backup hook may run' })
+      .option('cgroup', { choices: ['auto', 'v1', 'v2'] as const, default: 'auto' as const, describe: 'Freezer interface: v2 cgroup.freeze, v1 freezer.state' })
+      .option('reflink', { choices: ['auto', 'never'] as const, default: 'auto' as const, describe: 'Clone volumes under the freeze where the filesystem has reflinks' })
       .option('tag', { type: 'string', array: true, default: [] as string[], describe: 'A tag to put on the snapshot (repeatable)' })
       .example('$0 backup --all', 'snapshot every tagged image')
-      .example('$0 backup --image app:1 --tag nightly', 'snapshot one image, tagged') as Argv<BackupArgs>,
+      .example('$0 backup --image app:1 --tag nightly', 'snapshot one image, tagged') as unknown as Argv<BackupArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
-    if (!argv.all && argv.image.length === 0 && argv.container.length === 0) {
-      throw new UsageError('say what to back up: --all, --image REF or --container NAME');
+    if (!argv.all && argv.image.length === 0 && argv.container.length === 0 && argv.volume.length === 0) {
+      throw new UsageError('say what to back up: --all, --image REF, --volume NAME or --container NAME');
     }
+    if (!(argv.maxFreeze > 0)) throw new UsageError('--max-freeze takes a positive number of milliseconds');
     const repo = await openRepository(argv);
     const result = await backup(repo, engineClient(), {
       all: argv.all,
       images: argv.image,
       containers: argv.container,
+      volumes: argv.volume,
       tags: argv.tag,
+      volumeOptions: {
+        quiesce: argv.quiesce,
+        freezeTogether: argv.freezeTogether,
+        maxFreezeMs: argv.maxFreeze,
+        freezeFallback: argv.freezeFallback,
+        hookTimeoutMs: argv.hookTimeout * 1000,
+        cgroupVersion: argv.cgroup,
+        reflink: argv.reflink,
+      },
       log: (line) => out.info(line),
     });
     out.result({ repository: repo.location, ...result }, () =>
       [
         ...result.images.map((i) => `  image      ${(i.names[0] ?? i.id.slice(7, 19)).padEnd(40)} ${i.layers} layers  ${formatBytes(i.size)}`),
         ...result.containers.map((c) => `  container  ${c.name.padEnd(40)} ${c.image}${c.running ? ' (running)' : ''}`),
-        `snapshot ${result.snapshotId.slice(0, 8)} saved: ${result.images.length} image(s), ${result.containers.length} container(s), ${result.newBlobs} new blob(s), ` +
+        ...result.volumes.map(
+          (v) =>
+            `  volume     ${v.name.padEnd(40)} ${v.files} files  ${formatBytes(v.bytes)}` +
+            v.quiesce.map((q) => `  ${q.container}: ${q.mode}${q.windowMs !== undefined ? ` ${q.windowMs} ms` : ''}`).join(''),
+        ),
+        ...result.failures.map((f) => `  FAILED     ${f.item}: ${f.error}`),
+        `snapshot ${result.snapshotId.slice(0, 8)} saved: ${result.images.length} image(s), ${result.containers.length} container(s), ${result.volumes.length} volume(s), ` +
           `${formatBytes(result.newBytes)} added in ${formatDuration(result.durationMs)}`,
       ].join('\n'),
     );
+    if (result.failures.length > 0) {
+      throw new PartialFailureError(
+        `backup was partial: snapshot ${result.snapshotId.slice(0, 8)} lacks ${result.failures.map((f) => `${f.item} (${f.error})`).join('; ')}`,
+        result.failures,
+      );
+    }
   },
 };

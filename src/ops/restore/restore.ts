@@ -5,6 +5,7 @@ import { EngineClient } from '../../image/engine/client.js';
 import { exportSnapshotImages } from '../image-export.js';
 import { selectForRestore } from './select.js';
 import { restoreToDocker, type VolumeRestoreFn } from './docker.js';
+import { engineVolumeRestorer } from './volume.js';
 import { RestoreLog, type RestoreItem, type RestoreReport } from './report.js';
 import { UsageError } from '../../errors.js';
 
@@ -48,7 +49,8 @@ export async function restoreSnapshot(
   switch (target.kind) {
     case 'docker': {
       const client = new EngineClient();
-      await restoreToDocker(client, blobs, selection, args, log, hooks.restoreVolume);
+      const restoreVolume = hooks.restoreVolume ?? engineVolumeRestorer(client, repo, stored.snapshot);
+      await restoreToDocker(client, blobs, selection, args, log, restoreVolume);
       return report(`docker ${client.host}`);
     }
     case 'archive': {

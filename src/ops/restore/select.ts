@@ -34,7 +34,7 @@ export function selectForRestore(
   args: { images: string[]; volumes: string[]; containers: string[] },
 ): RestoreSelection {
   const everything = args.images.length === 0 && args.volumes.length === 0 && args.containers.length === 0;
-  const volumeNames = (snapshot.volumes as { name: string }[]).map((v) => v.name);
+  const volumeNames = snapshot.volumes.map((v) => v.name);
   if (everything) {
     return {
       images: snapshot.images,

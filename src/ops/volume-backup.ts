@@ -1,0 +1,273 @@
+import type { Repository } from '../repo/repository.js';
+import type { EngineClient } from '../image/engine/client.js';
+import { EngineVolumes, type VolumeInspect } from '../image/engine/volumes.js';
+import { EngineContainers } from '../image/engine/containers.js';
+import { execInContainer } from '../image/engine/exec.js';
+import type { ContainerInspect } from '../container/capture.js';
+import { VolumeStore } from '../volume/store.js';
+import { backupTree, type BackupResult } from '../volume/archiver.js';
+import { cloneTree, removeClone, scratchParentFor, supportsReflink } from '../volume/reflink.js';
+import type { QuiesceMode, QuiesceRecord, VolumeRecord } from '../volume/record.js';
+import { freezeContainers, type CgroupVersion, type FreezeReport, type FrozenGroup } from '../freeze/freezer.js';
+import { FreezeError, FreezeExceededError } from '../freeze/errors.js';
+import type { Digest } from '../util/digest.js';
+import { TsbakError, errorMessage } from '../errors.js';
+import { progress } from '../util/progress.js';
+
+export interface VolumeBackupOptions {
+  volumes: string[];
+  quiesce: QuiesceMode;
+  /** Freeze every container of the run at once, for consistency across volumes. */
+  freezeTogether: boolean;
+  maxFreezeMs: number;
+  /** When a container cannot be frozen: fail (default), stop it instead, or copy without quiescing. */
+  freezeFallback: 'fail' | 'stop' | 'none';
+  hookTimeoutMs: number;
+  cgroupVersion: CgroupVersion;
+  /** auto: clone under the freeze where the filesystem has reflinks. */
+  reflink: 'auto' | 'never';
+  /** Trees of the previous backup of each volume: unchanged files are not read again. */
+  parents: Map<string, Digest>;
+  log?: (line: string) => void;
+}
+
+export interface VolumeBackupResult {
+  records: VolumeRecord[];
+  failures: { item: string; error: string }[];
+}
+
+const LABEL_QUIESCE = 'tsbak.quiesce';
+const LABEL_PRE = 'tsbak.pre-backup';
+const LABEL_POST = 'tsbak.post-backup';
+
+interface User {
+  inspect: ContainerInspect;
+  name: string;
+  mode: QuiesceMode;
+}
+
+interface Work {
+  volume: VolumeInspect;
+  users: User[];
+  parent: Digest | undefined;
+  result?: BackupResult;
+  method: VolumeRecord['method'];
+  quiesce: QuiesceRecord[];
+  clone?: string;
+  error?: unknown;
+}
+
+/**
+ * Back up engine volumes consistently. Per group (one volume, or all of them
+ * with --freeze-together): run pre-backup hooks, stop the containers that ask
+ * for it, copy everything once, freeze the rest for milliseconds while only
+ * what changed since is copied (or, on a reflink filesystem, while the volume
+ * is cloned), thaw, start, run post-backup hooks. A container is never left
+ * frozen or stopped: every step undoes itself in `finally`.
+ */
+export async function backupVolumes(repo: Repository, client: EngineClient, options: VolumeBackupOptions): Promise<VolumeBackupResult> {
+  const volumes = new EngineVolumes(client);
+  const containers = new EngineContainers(client);
+  const failures: VolumeBackupResult['failures'] = [];
+  const works: Work[] = [];
+  for (const name of options.volumes) {
+    try {
+      const volume = await volumes.inspect(name);
+      if (volume.Driver !== 'local') throw new TsbakError(`volume ${name} uses driver ${volume.Driver}; only local volumes can be read`);
+      works.push({ volume, users: await usersOf(containers, name, options.quiesce), parent: options.parents.get(name), method: 'plain', quiesce: [] });
+    } catch (err) {
+      failures.push({ item: `volume ${name}`, error: errorMessage(err) });
+    }
+  }
+  const store = await VolumeStore.forRepository(repo);
+  try {
+    const groups = options.freezeTogether ? [works] : works.map((w) => [w]);
+    for (const group of groups) await backupGroup(group, store, client, containers, options);
+    await store.flush();
+  } finally {
+    await store.close();
+  }
+  const records: VolumeRecord[] = [];
+  for (const w of works) {
+    if (w.error !== undefined || !w.result) {
+      failures.push({ item: `volume ${w.volume.Name}`, error: errorMessage(w.error ?? 'not backed up') });
+      continue;
+    }
+    const s = w.result.stats;
+    if (w.result.errors.length > 0) {
+      failures.push({ item: `volume ${w.volume.Name}`, error: `could not read ${w.result.errors.map((e) => `${e.path} (${e.message})`).join(', ')}` });
+      continue;
+    }
+    records.push({
+      name: w.volume.Name,
+      driver: w.volume.Driver,
+      labels: w.volume.Labels ?? {},
+      options: w.volume.Options ?? {},
+      tree: w.result.tree,
+      stats: { files: s.files, dirs: s.dirs, others: s.others, bytes: s.bytes, readBytes: s.readBytes, newChunks: s.newChunks, newBytes: s.newBytes, reusedFiles: s.reusedFiles },
+      method: w.method,
+      quiesce: w.quiesce,
+      warnings: w.result.warnings,
+    });
+  }
+  return { records, failures };
+}
+
+async function usersOf(containers: EngineContainers, volume: string, defaultMode: QuiesceMode): Promise<User[]> {
+  const users: User[] = [];
+  for (const summary of await containers.list({ volume: [volume], status: ['running'] })) {
+    const inspect = await containers.inspect(summary.Id);
+    const label = inspect.Config.Labels?.[LABEL_QUIESCE];
+    const mode: QuiesceMode = label === 'freeze' || label === 'stop' || label === 'none' ? label : defaultMode;
+    users.push({ inspect, name: inspect.Name.replace(/^\//, ''), mode });
+  }
+  return users;
+}
+
+async function runHooks(client: EngineClient, users: User[], label: string, timeoutMs: number, log?: (line: string) => void): Promise<void> {
+  for (const user of users) {
+    const command = user.inspect.Config.Labels?.[label];
+    if (!command) continue;
+    log?.(`running ${label} hook in ${user.name}: ${command}`);
+    const result = await execInContainer(client, user.inspect.Id, command, timeoutMs);
+    if (result.exitCode !== 0) {
+      throw new TsbakError(`${label} hook \`${command}\` in container ${user.name} exited with ${result.exitCode}: ${result.output.trim().slice(-500)}`);
+    }
+  }
+}
+
+async function backupGroup(group: Work[], store: VolumeStore, client: EngineClient, containers: EngineContainers, options: VolumeBackupOptions): Promise<void> {
+  const users = uniqueUsers(group.flatMap((w) => w.users));
+  const stopped: User[] = [];
+  let hooksRan = false;
+  try {
+    await runHooks(client, users, LABEL_PRE, options.hookTimeoutMs, options.log);
+    hooksRan = true;
+    for (const user of users.filter((u) => u.mode === 'stop')) {
+      options.log?.(`stopping ${user.name}`);
+      await containers.stop(user.inspect.Id);
+      stopped.push(user);
+    }
+    let toFreeze = users.filter((u) => u.mode === 'freeze');
+    const reflinkParents = new Map<Work, string>();
+    if (toFreeze.length > 0 && options.reflink === 'auto') {
+      for (const w of group) {
+        const parent = scratchParentFor(w.volume.Mountpoint);
+        if (parent && supportsReflink(parent)) reflinkParents.set(w, parent);
+      }
+    }
+    // Pre-copy: everything once, before anyone is frozen.
+    if (toFreeze.length > 0) {
+      for (const w of group.filter((w) => !reflinkParents.has(w))) w.result = await copy(w, store, w.parent, options);
+    }
+    let group_: FrozenGroup | undefined;
+    if (toFreeze.length > 0) {
+      try {
+        group_ = await freezeContainers(
+          toFreeze.map((u) => ({ id: u.inspect.Id, name: u.name, pid: u.inspect.State.Pid })),
+          { maxFreezeMs: options.maxFreezeMs, version: options.cgroupVersion, watchdog: true },
+        );
+      } catch (err) {
+        if (!(err instanceof FreezeError) || options.freezeFallback === 'fail') throw err;
+        options.log?.(`${errorMessage(err)}; falling back to --freeze-fallback ${options.freezeFallback}`);
+        if (options.freezeFallback === 'stop') {
+          for (const user of toFreeze) {
+            await containers.stop(user.inspect.Id);
+            stopped.push(user);
+            user.mode = 'stop';
+          }
+        } else for (const user of toFreeze) user.mode = 'none';
+        toFreeze = [];
+        reflinkParents.clear();
+      }
+    }
+    let reports: FreezeReport[] = [];
+    if (group_) {
+      try {
+        for (const w of group) {
+          const parent = reflinkParents.get(w);
+          if (parent) {
+            const clone = cloneTree(w.volume.Mountpoint, parent);
+            w.clone = clone.root;
+            if (clone.problems.length > 0) throw new TsbakError(`cloning volume ${w.volume.Name} failed: ${clone.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+            w.method = 'reflink';
+          } else {
+            // Only what changed since the pre-copy is read while frozen.
+            w.result = await backupTree(w.volume.Mountpoint, store, { parent: (w.result?.tree ?? w.parent) as Digest });
+            w.method = 'precopy';
+          }
+        }
+      } finally {
+        reports = await group_.thaw();
+      }
+      const exceeded = reports.find((r) => r.exceeded);
+      if (exceeded) throw new FreezeExceededError(exceeded.name, options.maxFreezeMs, exceeded.windowMs);
+    }
+    for (const w of group) {
+      if (w.clone) {
+        try {
+          w.result = await copy(w, store, w.parent, options, w.clone);
+        } finally {
+          removeClone(w.clone);
+          w.clone = undefined;
+        }
+      } else if (!w.result || toFreeze.length === 0) {
+        // No freeze (stop, none, or a fallback after the pre-copy): one pass, reusing a pre-copy if there was one.
+        w.result = await copy(w, store, w.result?.tree ?? w.parent, options);
+      }
+      const mine = new Set(w.users.map((u) => u.inspect.Id));
+      w.quiesce = [
+        ...reports.filter((r) => mine.has(r.id)).map((r) => ({ container: r.name, mode: 'freeze' as const, windowMs: round(r.windowMs), cgroup: r.version })),
+        ...w.users.filter((u) => u.mode !== 'freeze').map((u) => ({ container: u.name, mode: u.mode })),
+      ];
+      for (const q of w.quiesce) if (q.windowMs !== undefined) options.log?.(`volume ${w.volume.Name}: ${q.container} frozen for ${q.windowMs} ms (${w.method})`);
+    }
+  } catch (err) {
+    for (const w of group) {
+      w.error ??= err;
+      if (w.clone) removeClone(w.clone);
+    }
+  } finally {
+    for (const user of stopped.reverse()) {
+      try {
+        await containers.start(user.inspect.Id);
+      } catch (err) {
+        for (const w of group) w.error ??= new TsbakError(`container ${user.name} was stopped for the backup and could not be started again: ${errorMessage(err)}`);
+      }
+    }
+    if (hooksRan) {
+      try {
+        await runHooks(client, users, LABEL_POST, options.hookTimeoutMs, options.log);
+      } catch (err) {
+        for (const w of group) w.error ??= err;
+      }
+    }
+  }
+}
+
+async function copy(w: Work, store: VolumeStore, parent: Digest | undefined, options: VolumeBackupOptions, from = w.volume.Mountpoint): Promise<BackupResult> {
+  options.log?.(`copying volume ${w.volume.Name}`);
+  progress.start(`volume ${w.volume.Name}`);
+  let last = 0;
+  try {
+    return await backupTree(from, store, {
+      ...(parent ? { parent } : {}),
+      onProgress: (p) => {
+        progress.add(p.readBytes - last);
+        last = p.readBytes;
+      },
+    });
+  } finally {
+    progress.stop();
+  }
+}
+
+function uniqueUsers(users: User[]): User[] {
+  const byId = new Map<string, User>();
+  for (const u of users) byId.set(u.inspect.Id, u);
+  return [...byId.values()];
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
