@@ -104,6 +104,7 @@ export class RegistryClient {
   private pinging: Promise<void> | undefined;
   private credentialsLookup: Promise<RegistryCredentials | undefined> | undefined;
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly tokenFetches = new Map<string, Promise<string>>();
   /** Repositories of this registry known to hold a blob (pushed, found or pulled in this session): mount sources. */
   private readonly blobHomes = new Map<string, Set<string>>();
   private readonly retries: number;
@@ -502,9 +503,25 @@ export class RegistryClient {
         const cached = this.tokens.get(k);
         if (cached && cached.expiresAt > now) return cached.token;
       }
+      // Layers pushed in parallel ask at once: one token request serves them all.
+      const pending = this.tokenFetches.get(key);
+      if (pending) return pending;
     }
+    const fetching = this.fetchToken(scheme, scopes, creds, repository, key).finally(() => this.tokenFetches.delete(key));
+    this.tokenFetches.set(key, fetching);
+    return fetching;
+  }
+
+  private async fetchToken(
+    scheme: { realm: string; service?: string },
+    scopes: string[],
+    creds: RegistryCredentials | undefined,
+    repository: string | undefined,
+    key: string,
+  ): Promise<string> {
+    const now = Date.now();
     const realm = new URL(scheme.realm);
-    if (realm.protocol !== 'https:' && !(realm.protocol === 'http:' && (isLoopbackHost(realm.host) || this.options.insecure))) {
+    if (creds && realm.protocol !== 'https:' && !(realm.protocol === 'http:' && (isLoopbackHost(realm.host) || this.options.insecure))) {
       throw new RegistryError('protocol', `registry ${this.host} wants tokens from ${scheme.realm}, which is not HTTPS; refusing to send credentials there`);
     }
     if (scheme.service) realm.searchParams.set('service', scheme.service);
