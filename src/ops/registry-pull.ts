@@ -2,6 +2,7 @@ import type { Repository } from '../repo/repository.js';
 import type { ImageRecord } from '../image/model.js';
 import { RegistryClient, type RegistryCredentials } from '../image/registry/client.js';
 import { pullImage } from '../image/registry/pull.js';
+import { RegistryError } from '../image/registry/errors.js';
 import { formatLocation, registrySource, type RegistryLocation } from '../image/registry/reference.js';
 import { newSnapshot } from './snapshot-doc.js';
 import { PartialFailureError, TsbakError, UsageError, errorMessage } from '../errors.js';
@@ -106,7 +107,9 @@ export async function backupRegistryImages(
   }
   if (records.length === 0) {
     await blobs.flushIndex();
-    if (locations.length === 1) throw firstError;
+    if (locations.length === 1 || (firstError instanceof RegistryError && (firstError.kind === 'auth' || firstError.kind === 'unreachable') && new Set(locations.map((l) => l.host)).size === 1)) {
+      throw firstError;
+    }
     throw new TsbakError(`no image could be backed up: ${images.map((i) => `${i.source}: ${i.error}`).join('; ')}`);
   }
   await blobs.flushIndex();

@@ -4,6 +4,7 @@ import type { ImageRecord } from '../image/model.js';
 import { RegistryClient, type RegistryCredentials } from '../image/registry/client.js';
 import { pushImage, type LayerCompression, type ManifestFormat } from '../image/registry/push.js';
 import { formatLocation, registryTarget, targetFor, type RegistryLocation } from '../image/registry/reference.js';
+import { RegistryError } from '../image/registry/errors.js';
 import { selectImages } from './image-select.js';
 import { PartialFailureError, TsbakError, UsageError, errorMessage } from '../errors.js';
 import type { Digest } from '../util/digest.js';
@@ -72,14 +73,7 @@ export async function pushSnapshotImages(
 ): Promise<RegistryPushResult> {
   const started = Date.now();
   const location = typeof target === 'string' ? registryTarget(target) : target;
-  const images = selectImages(stored.snapshot.images, options.images ?? [], stored.id.slice(0, 8));
-  if (images.length === 0) throw new UsageError(`snapshot ${stored.id.slice(0, 8)} has no images to push`);
-  if (location.tag !== undefined && images.length > 1) {
-    throw new UsageError(
-      `${formatLocation(location)} names one tag but ${images.length} images are selected: pick one with --image, or push to a namespace (registry://${location.host}/NAMESPACE)`,
-    );
-  }
-  const plan = images.map((img) => ({ img, targets: targetsOf(img, location) }));
+  const plan = planRegistryPush(stored, location, options.images ?? []);
   const client =
     options.client ??
     new RegistryClient(location.host, {
@@ -91,7 +85,8 @@ export async function pushSnapshotImages(
   const blobs = await repo.blobs();
 
   const results: RegistryPushImageResult[] = [];
-  for (const { img, targets } of plan) {
+  const errors: unknown[] = [];
+  for (const { image: img, targets } of plan) {
     const result: RegistryPushImageResult = { names: img.names, id: img.config, pushed: [], uploaded: 0, mounted: 0, existing: 0, uploadedBytes: 0 };
     results.push(result);
     try {
@@ -115,6 +110,7 @@ export async function pushSnapshotImages(
       }
     } catch (err) {
       result.error = errorMessage(err);
+      errors.push(err);
       options.log?.(`failed: ${img.names[0] ?? img.config}: ${result.error}`);
       if (plan.length === 1) throw err;
     }
@@ -131,10 +127,37 @@ export async function pushSnapshotImages(
     durationMs: Date.now() - started,
   };
   if (failed === results.length) {
+    // Refused credentials or a registry gone mid-way concern every image alike: say it once.
+    const first = errors[0];
+    if (first instanceof RegistryError && (first.kind === 'auth' || first.kind === 'unreachable')) throw first;
     throw new TsbakError(`no image could be pushed to ${location.host}: ${results.map((r) => `${r.names[0] ?? r.id}: ${r.error}`).join('; ')}`);
   }
   if (failed > 0) throw new RegistryPushPartialError(result);
   return result;
+}
+
+/** What a push would do, without contacting the registry (for --dry-run and up-front checks). */
+export interface RegistryPushPlanEntry {
+  image: ImageRecord;
+  /** repository:tag pairs it goes to; empty for an image without a name (it fails). */
+  targets: { repository: string; tag: string }[];
+}
+
+/**
+ * The images a push selects and where each goes under the target (see
+ * image/registry/reference.ts for the rule). Throws a UsageError for a tagged
+ * target with several images, or a filter that matches nothing.
+ */
+export function planRegistryPush(stored: StoredSnapshot, target: string | RegistryLocation, filters: string[] = []): RegistryPushPlanEntry[] {
+  const location = typeof target === 'string' ? registryTarget(target) : target;
+  const images = selectImages(stored.snapshot.images, filters, stored.id.slice(0, 8));
+  if (images.length === 0) throw new UsageError(`snapshot ${stored.id.slice(0, 8)} has no images to push`);
+  if (location.tag !== undefined && images.length > 1) {
+    throw new UsageError(
+      `${formatLocation(location)} names one tag but ${images.length} images are selected: pick one with --image, or push to a namespace (registry://${location.host}/NAMESPACE)`,
+    );
+  }
+  return images.map((image) => ({ image, targets: targetsOf(image, location) }));
 }
 
 /** The distinct repository:tag pairs an image goes to under the target. */

@@ -17,6 +17,9 @@ import {
 import { dockerConfigCredentials, parseChallenges } from '../../src/image/registry/auth.js';
 import { describeErrorBody } from '../../src/image/registry/errors.js';
 import { RegistryClient } from '../../src/image/registry/client.js';
+import { planRegistryPush } from '../../src/ops/registry-push.js';
+import type { StoredSnapshot } from '../../src/repo/snapshot.js';
+import type { ImageRecord } from '../../src/image/model.js';
 import { UsageError } from '../../src/errors.js';
 import { ParallelGzip, PGZIP_BLOCK } from '../../src/image/registry/pgzip.js';
 import { Readable, Writable } from 'node:stream';
@@ -145,4 +148,27 @@ test('parallel gzip: any gunzip reads it, the bytes do not depend on input chunk
     const b = Buffer.alloc(size, 'x');
     assert.ok(gunzipSync(await pgzip([b])).equals(b), `size ${size}`);
   }
+});
+
+test('push plan: every name of every image under the namespace; one tag takes one image', () => {
+  const img = (names: string[], hex: string): ImageRecord => ({ names, repoDigests: [], config: `sha256:${hex.repeat(64)}`, configSize: 2, layers: [] });
+  const stored = {
+    id: 'f'.repeat(64),
+    snapshot: { images: [img(['tsbak-fixture/app:1', 'app:latest', 'other/app:1'], 'a'), img(['tool:2'], 'b'), img([], 'c')] },
+  } as unknown as StoredSnapshot;
+  const plan = planRegistryPush(stored, 'registry://reg.example:5000/team');
+  assert.deepEqual(
+    plan.map((p) => p.targets),
+    [
+      [
+        { repository: 'team/app', tag: '1' },
+        { repository: 'team/app', tag: 'latest' },
+      ],
+      [{ repository: 'team/tool', tag: '2' }],
+      [],
+    ],
+  );
+  assert.throws(() => planRegistryPush(stored, 'registry://reg.example:5000/team/x:1'), /names one tag but 3 images are selected/);
+  assert.deepEqual(planRegistryPush(stored, 'registry://reg.example:5000/team/x:1', ['tool:2'])[0]!.targets, [{ repository: 'team/x', tag: '1' }]);
+  assert.throws(() => planRegistryPush(stored, 'registry://reg.example:5000/team', ['nope:1']), /image nope:1 is not in snapshot/);
 });
