@@ -206,7 +206,7 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
     for (const w of group) {
       if (w.clone) {
         try {
-          w.result = await copy(w, store, w.parent, options, w.clone);
+          w.result = await copy(w, store, w.parent, options, w.clone, true);
         } finally {
           removeClone(w.clone);
           w.clone = undefined;
@@ -245,13 +245,22 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
   }
 }
 
-async function copy(w: Work, store: VolumeStore, parent: Digest | undefined, options: VolumeBackupOptions, from = w.volume.Mountpoint): Promise<BackupResult> {
+/** One pass over a volume (or its clone: there every inode and ctime is new, so only size and mtime tell a change). */
+async function copy(
+  w: Work,
+  store: VolumeStore,
+  parent: Digest | undefined,
+  options: VolumeBackupOptions,
+  from = w.volume.Mountpoint,
+  clone = false,
+): Promise<BackupResult> {
   options.log?.(`copying volume ${w.volume.Name}`);
   progress.start(`volume ${w.volume.Name}`);
   let last = 0;
   try {
     return await backupTree(from, store, {
       ...(parent ? { parent } : {}),
+      ...(clone ? { ignoreInode: true } : {}),
       onProgress: (p) => {
         progress.add(p.readBytes - last);
         last = p.readBytes;

@@ -3,8 +3,10 @@ import { backup } from '../../ops/backup.js';
 import { engineClient, openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { PartialFailureError, UsageError } from '../../errors.js';
+import { backupRegistryImages, RegistryBackupPartialError, type RegistryBackupResult } from '../../ops/registry-pull.js';
+import { registryCredentials, withRegistryOptions, type RegistryArgs } from '../registry-options.js';
 
-interface BackupArgs extends GlobalArgs {
+interface BackupArgs extends GlobalArgs, RegistryArgs {
   all: boolean;
   image: string[];
   container: string[];
@@ -23,9 +25,9 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'backup',
   describe: 'Back up images from the Docker engine into the repository',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    withRegistryOptions(y)
       .option('all', { type: 'boolean', default: false, describe: 'Every tagged image and every container of the engine' })
-      .option('image', { type: 'string', array: true, default: [] as string[], describe: 'An image by name or id (repeatable)' })
+      .option('image', { type: 'string', array: true, default: [] as string[], describe: 'An image by name or id, or registry://HOST/REPO[:TAG|@DIGEST] (repeatable)' })
       .option('container', { type: 'string', array: true, default: [] as string[], describe: 'A container by name or id: its definition and image (repeatable)' })
       .option('volume', { type: 'string', array: true, default: [] as string[], describe: 'A volume by name (repeatable)' })
       .option('quiesce', {
@@ -52,6 +54,14 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       throw new UsageError('say what to back up: --all, --image REF, --volume NAME or --container NAME');
     }
     if (!(argv.maxFreeze > 0)) throw new UsageError('--max-freeze takes a positive number of milliseconds');
+    const fromRegistry = argv.image.filter((i) => i.startsWith('registry://'));
+    if (fromRegistry.length > 0) {
+      if (fromRegistry.length !== argv.image.length || argv.all || argv.container.length > 0 || argv.volume.length > 0) {
+        throw new UsageError('registry:// images are backed up in a run of their own: name only registry:// images');
+      }
+      await backupFromRegistry(argv, fromRegistry);
+      return;
+    }
     const repo = await openRepository(argv);
     const result = await backup(repo, engineClient(), {
       all: argv.all,
@@ -92,3 +102,32 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
     }
   },
 };
+
+/** `backup --image registry://…`: pull straight from the registry into a snapshot. */
+async function backupFromRegistry(argv: BackupArgs, refs: string[]): Promise<void> {
+  const out = outputFor(argv);
+  const credentials = await registryCredentials(argv);
+  const repo = await openRepository(argv);
+  let result: RegistryBackupResult;
+  let partial: RegistryBackupPartialError | undefined;
+  try {
+    result = await backupRegistryImages(repo, refs, {
+      tags: argv.tag,
+      insecure: argv.insecureRegistry,
+      log: (line) => out.info(line),
+      ...(credentials ? { credentials } : {}),
+    });
+  } catch (err) {
+    if (!(err instanceof RegistryBackupPartialError)) throw err;
+    partial = err;
+    result = err.result;
+  }
+  out.result({ repository: repo.location, ...result }, () =>
+    [
+      ...result.images.map((i) => `  image      ${i.source.padEnd(40)} ${i.error ? `FAILED: ${i.error}` : `${i.layers} layers  ${formatBytes(i.size)}`}`),
+      `snapshot ${result.snapshotId.slice(0, 8)} saved: ${result.newBlobs} new blob(s), ${formatBytes(result.newBytes)} added, ` +
+        `${formatBytes(result.downloadedBytes)} downloaded in ${formatDuration(result.durationMs)}`,
+    ].join('\n'),
+  );
+  if (partial) throw partial;
+}

@@ -2,8 +2,10 @@ import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { parseRestoreTarget, restoreSnapshot } from '../../ops/restore/restore.js';
 import { restoreOutcome, type RestoreItem } from '../../ops/restore/report.js';
+import { registryPusher } from '../../ops/restore/registry.js';
+import { registryCredentials, withRegistryOptions, type RegistryArgs } from '../registry-options.js';
 
-interface RestoreCliArgs extends GlobalArgs {
+interface RestoreCliArgs extends GlobalArgs, RegistryArgs {
   snap: string;
   to: string;
   image: string[];
@@ -20,7 +22,7 @@ export const restoreCommand: CommandModule<GlobalArgs, RestoreCliArgs> = {
   command: 'restore <snap>',
   describe: 'Restore a snapshot into Docker, a registry or an archive',
   builder: (y: Argv<GlobalArgs>) =>
-    y
+    withRegistryOptions(y)
       .positional('snap', { type: 'string', demandOption: true, describe: 'id, unique id prefix, or "latest"' })
       .option('to', { type: 'string', default: 'docker', describe: 'docker | registry://HOST/NAMESPACE | archive:PATH' })
       .option('image', { type: 'string', array: true, default: [] as string[], describe: 'Only this image (repeatable)' })
@@ -41,7 +43,18 @@ export const restoreCommand: CommandModule<GlobalArgs, RestoreCliArgs> = {
       stored,
       target,
       { images: argv.image, volumes: argv.volume, containers: argv.container, overwrite: argv.overwrite, start: argv.start, dryRun: argv.dryRun },
-      { onItem: (i) => out.info(`${SYMBOL[i.status]} ${i.kind.padEnd(9)} ${i.name}  ${i.action}${i.detail ? `: ${i.detail}` : ''}`) },
+      {
+        onItem: (i) => out.info(`${SYMBOL[i.status]} ${i.kind.padEnd(9)} ${i.name}  ${i.action}${i.detail ? `: ${i.detail}` : ''}`),
+        pushToRegistry:
+          target.kind === 'registry'
+            ? registryPusher({
+                compression: argv.compression,
+                insecure: argv.insecureRegistry,
+                log: (line) => out.info(line),
+                ...(await registryCredentials(argv).then((c) => (c ? { credentials: c } : {}))),
+              })
+            : undefined,
+      },
     );
     const failure = restoreOutcome(report);
     if (argv.json) out.result(failure ? { ...report, error: { message: failure.message, exitCode: failure.exitCode } } : report, () => '');

@@ -31,7 +31,7 @@ export interface RestoreArgs {
 export interface RestoreHooks {
   onItem?: (item: RestoreItem) => void;
   restoreVolume?: VolumeRestoreFn;
-  pushToRegistry?: (repo: Repository, stored: StoredSnapshot, url: string, images: StoredSnapshot['snapshot']['images'], log: RestoreLog, dryRun: boolean) => Promise<void>;
+  pushToRegistry?: ((repo: Repository, stored: StoredSnapshot, url: string, images: StoredSnapshot['snapshot']['images'], log: RestoreLog, dryRun: boolean) => Promise<void>) | undefined;
 }
 
 export async function restoreSnapshot(
