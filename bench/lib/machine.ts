@@ -42,7 +42,8 @@ async function diskOf(dir: string): Promise<string> {
   const dev = device?.startsWith('/dev/') ? device.slice(5).replace(/\d+$/, '') : undefined;
   if (dev) {
     try {
-      kind = readFileSync(`/sys/block/${dev}/queue/rotational`, 'utf8').trim() === '0' ? ', non-rotational' : ', rotational';
+      // As the kernel reports it: a virtio disk says 1 whatever the medium behind it.
+      kind = `, queue/rotational=${readFileSync(`/sys/block/${dev}/queue/rotational`, 'utf8').trim()}`;
     } catch {
       // a partition, mapper or loop device: leave it out
     }
@@ -61,7 +62,7 @@ export async function machineInfo(workDir: string, env: NodeJS.ProcessEnv): Prom
     disk: await diskOf(workDir),
     node: process.version,
     engine: `docker ${await firstLine(DOCKER_CLI, ['version', '--format', '{{.Server.Version}} (API {{.Server.APIVersion}})'], env)}`,
-    zstd: await firstLine('zstd', ['--version']),
+    zstd: (await firstLine('zstd', ['--version'])).replace(/^\*+\s*|\s*\*+$/g, ''),
     loadAverage: Math.round(os.loadavg()[0]! * 100) / 100,
   };
 }
