@@ -19,7 +19,9 @@ export type Tool =
   | 'zstd'
   | 'busybox'
   | 'podman'
-  | 'restic';
+  | 'restic'
+  | 'mkfs.xfs'
+  | 'gnutar';
 
 // The docker CLI is taken from /usr/bin on purpose: /usr/local/bin/docker may be a
 // newer client that does not talk to Debian's 20.10 daemon the same way.
@@ -40,6 +42,9 @@ const TOOLS: ToolSpec[] = [
   { tool: 'busybox', path: BUSYBOX, pkg: 'busybox-static' },
   { tool: 'podman', path: '/usr/bin/podman', pkg: 'podman' },
   { tool: 'restic', path: '/usr/bin/restic', pkg: 'restic' },
+  // The reflink path of the volume tests runs on an XFS loop mount.
+  { tool: 'mkfs.xfs', path: '/usr/sbin/mkfs.xfs', pkg: 'xfsprogs' },
+  { tool: 'gnutar', path: '/usr/bin/tar', pkg: 'tar' },
 ];
 
 export interface PackageReport {

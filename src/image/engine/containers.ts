@@ -51,8 +51,11 @@ export class EngineContainers {
     await this.client.json('POST', `/containers/${encodeURIComponent(ref)}/start`);
   }
 
-  async stop(ref: string, timeoutSeconds = 10): Promise<void> {
-    await this.client.json('POST', `/containers/${encodeURIComponent(ref)}/stop`, { query: { t: String(timeoutSeconds) } });
+  /** Stop; without a timeout the engine uses the container's own (--stop-timeout, default 10 s). */
+  async stop(ref: string, timeoutSeconds?: number): Promise<void> {
+    await this.client.json('POST', `/containers/${encodeURIComponent(ref)}/stop`, {
+      query: { t: timeoutSeconds === undefined ? undefined : String(timeoutSeconds) },
+    });
   }
 
   async remove(ref: string, options: { force?: boolean } = {}): Promise<void> {
