@@ -1,4 +1,6 @@
 import type { Repository } from './repository.js';
+import type { Snapshot } from './snapshot.js';
+import type { BlobStore } from './blob-store.js';
 import { keys } from './format.js';
 import type { Digest } from '../util/digest.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -7,8 +9,8 @@ import { errorMessage } from '../errors.js';
 export interface CheckOptions {
   /** Read and verify this share (0–1) of all blobs; 0 checks structure only. */
   readData: number;
-  /** Extra digests a snapshot reaches beyond its images (volume trees and chunks), supplied by the volume module. */
-  reachable?: (snapshot: import('./snapshot.js').Snapshot, repo: Repository) => Promise<Digest[]>;
+  /** Every digest a snapshot reaches (images, registry blobs, volume trees and chunks). */
+  reachable: (snapshot: Snapshot, blobs: BlobStore, seen: Set<string>) => Promise<Digest[]>;
 }
 
 export interface CheckReport {
@@ -32,14 +34,14 @@ export async function checkRepository(repo: Repository, options: CheckOptions): 
   const index = blobs.entries();
   report.blobs = index.length;
 
+  const seen = new Set<string>();
   for (const id of await repo.snapshotIds()) {
     try {
       const { snapshot } = await repo.loadSnapshot(id);
       report.snapshots++;
-      const needed: Digest[] = [];
-      for (const img of snapshot.images) needed.push(img.config, ...img.layers.map((l) => l.diffID));
-      if (options.reachable) needed.push(...(await options.reachable(snapshot, repo)));
-      for (const d of needed) if (!blobs.has(d)) errors.push(`snapshot ${id.slice(0, 8)} references blob ${d} which the index does not list`);
+      for (const d of await options.reachable(snapshot, blobs, seen)) {
+        if (!blobs.has(d)) errors.push(`snapshot ${id.slice(0, 8)} references blob ${d} which the index does not list`);
+      }
     } catch (err) {
       errors.push(`snapshot ${id.slice(0, 8)}: ${errorMessage(err)}`);
     }

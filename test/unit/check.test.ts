@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { importArchive } from '../../src/ops/image-import.js';
 import { checkRepository } from '../../src/repo/check.js';
+import { reachableBlobs } from '../../src/ops/reachable.js';
 import { Repository } from '../../src/repo/repository.js';
 import { LocalBackend } from '../../src/repo/backend/local.js';
 import { fakeImage, legacySaveArchive, tempRepository } from './support/archives.js';
@@ -22,7 +23,7 @@ test('check finds nothing wrong in a fresh repository, then finds a flipped byte
   const img = await fakeImage('chk', 2);
   await importArchive(await open(), Readable.from([await legacySaveArchive([{ image: img, tags: ['chk:1'] }])]), 'x.tar', []);
 
-  const clean = await checkRepository(await open(), { readData: 1 });
+  const clean = await checkRepository(await open(), { readData: 1, reachable: reachableBlobs });
   assert.deepEqual(clean.errors, []);
   assert.equal(clean.blobsRead, 3);
 
@@ -30,13 +31,13 @@ test('check finds nothing wrong in a fresh repository, then finds a flipped byte
   const bytes = readFileSync(first as string);
   bytes[bytes.length - 5] = (bytes[bytes.length - 5] as number) ^ 0xff;
   writeFileSync(first as string, bytes);
-  const structural = await checkRepository(await open(), { readData: 0 });
+  const structural = await checkRepository(await open(), { readData: 0, reachable: reachableBlobs });
   assert.deepEqual(structural.errors, [], 'a structure check does not read data');
-  const corrupt = await checkRepository(await open(), { readData: 1 });
+  const corrupt = await checkRepository(await open(), { readData: 1, reachable: reachableBlobs });
   assert.equal(corrupt.errors.length, 1);
   assert.match(corrupt.errors[0] as string, /blob sha256:/);
 
   rmSync(second as string);
-  const missing = await checkRepository(await open(), { readData: 0 });
+  const missing = await checkRepository(await open(), { readData: 0, reachable: reachableBlobs });
   assert.match(missing.errors.join('\n'), /listed in the index but missing from storage/);
 });

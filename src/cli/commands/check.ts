@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { checkRepository } from '../../repo/check.js';
+import { reachableBlobs } from '../../ops/reachable.js';
 import { formatBytes } from '../../util/format.js';
 import { CorruptDataError, UsageError } from '../../errors.js';
 
@@ -25,7 +26,7 @@ export const checkCommand: CommandModule<GlobalArgs, CheckArgs> = {
       share = Number(m[1]) / 100;
     }
     const repo = await openRepository(argv);
-    const report = await checkRepository(repo, { readData: share });
+    const report = await checkRepository(repo, { readData: share, reachable: reachableBlobs });
     out.result({ repository: repo.location, ...report }, () =>
       [
         ...report.errors.map((e) => `error: ${e}`),

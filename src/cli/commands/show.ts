@@ -27,6 +27,16 @@ export const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
         const size = img.layers.reduce((n, l) => n + l.size, 0);
         lines.push(`    ${img.names.join(', ') || '<untagged>'}  ${img.config.slice(7, 19)}  ${img.layers.length} layers  ${formatBytes(size)}`);
       }
+      lines.push(`  containers ${snapshot.containers.length}`);
+      for (const c of snapshot.containers) {
+        const mounts = c.volumes.map((v) => `${v.name}:${v.destination}${v.readOnly ? ':ro' : ''}`).join(' ');
+        lines.push(`    ${c.name}  ${c.image}${c.running ? '  (running)' : ''}${mounts ? `  volumes ${mounts}` : ''}`);
+      }
+      lines.push(`  volumes  ${snapshot.volumes.length}`);
+      for (const v of snapshot.volumes) {
+        const held = v.quiesce.map((q) => `${q.container} ${q.mode}${q.windowMs !== undefined ? ` ${q.windowMs} ms` : ''}`).join(', ');
+        lines.push(`    ${v.name}  ${v.stats.files} files  ${formatBytes(v.stats.bytes)}  ${v.method}${held ? `  (${held})` : ''}`);
+      }
       return lines.join('\n');
     });
   },
