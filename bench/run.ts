@@ -127,12 +127,15 @@ async function main(): Promise<number> {
   let env: BenchEnv | undefined;
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
-    if (++signals > 1) process.exit(sig === 'SIGINT' ? 130 : 143);
+    interrupted = sig;
+    if (++signals > 1) process.exit(exitCodeFor(sig));
     log(`${sig}: tearing down`);
-    void (env?.stop() ?? Promise.resolve()).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+    void (env?.stop() ?? Promise.resolve()).finally(() => process.exit(exitCodeFor(sig)));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // Output piped into `head` must not kill the run before it tears its engine down.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 
   env = await startBenchEnv(log);
   try {
@@ -184,9 +187,17 @@ async function main(): Promise<number> {
   }
 }
 
+/** Set by SIGINT/SIGTERM: what fails after it (the engine is going away) is not an error to report. */
+let interrupted: NodeJS.Signals | undefined;
+
+function exitCodeFor(sig: NodeJS.Signals): number {
+  return sig === 'SIGINT' ? 130 : 143;
+}
+
 main().then(
-  (code) => process.exit(code),
+  (code) => process.exit(interrupted ? exitCodeFor(interrupted) : code),
   (e: unknown) => {
+    if (interrupted) process.exit(exitCodeFor(interrupted));
     console.error(`bench: ${(e as Error).stack ?? String(e)}`);
     process.exit(1);
   },

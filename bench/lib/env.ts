@@ -4,7 +4,7 @@ import { accessSync, constants, mkdtempSync, promises as fsp, readFileSync, stat
 import path from 'node:path';
 import { startDockerd, stopEngine, type Engine } from '../../test/env/dockerd.js';
 import { DOCKER_CLI, ensurePackages } from '../../test/env/install.js';
-import { isAlive, removeTree, run } from '../../test/env/util.js';
+import { isAlive, once, removeTree, run } from '../../test/env/util.js';
 import { GNU_TIME } from './measure.js';
 
 // Short and fixed: the engine's unix socket path must stay under 108 bytes.
@@ -16,6 +16,7 @@ export interface BenchEnv {
   baseDir: string;
   /** For every command the scenarios run. */
   env: NodeJS.ProcessEnv;
+  /** Stops the engine and removes the work dir; idempotent. */
   stop(): Promise<void>;
 }
 
@@ -87,10 +88,10 @@ export async function startBenchEnv(log: (line: string) => void): Promise<BenchE
   // The docker CLI (ours and test/env's helpers) must not read or write root's ~/.docker.
   process.env.DOCKER_CONFIG = dockerConfig;
   let engine: Engine | undefined;
-  const stop = async () => {
+  const stop = once(async () => {
     await engine?.stop();
     await removeTree(baseDir);
-  };
+  });
   try {
     engine = await startDockerd('bench', baseDir);
   } catch (e) {
