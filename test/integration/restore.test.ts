@@ -35,6 +35,8 @@ test('containers are re-created on another engine with their images, and started
   assert.deepEqual(backup.containers.map((c) => [c.name, c.running]), [[job, false], [web, true]]);
 
   const B = { DOCKER_HOST: engineB() };
+  // Start B without the fixture images, whatever earlier tests left there.
+  for (const name of [fx.app.name, fx.tool.name]) await dockerCli(['rmi', '-f', name], { host: engineB() });
   const plan = await tsbakJson<Report>(['restore', 'latest', '--dry-run', '--repo', repo], B);
   assert.ok(plan.items.every((i) => i.status === 'planned'), JSON.stringify(plan.items));
   assert.notEqual((await dockerCli(['inspect', web], { host: engineB() })).code, 0, 'dry run changed nothing');
