@@ -1,7 +1,9 @@
-import { EngineClient } from '../image/engine/client.js';
-import { openBackend, repositoryLocation } from '../repo/locate.js';
-import { Repository } from '../repo/repository.js';
+import type { EngineClient } from '../image/engine/client.js';
+import type { Repository } from '../repo/repository.js';
 import { Output } from './output.js';
+
+// The repository and engine modules (zstd, S3, tar) load only when a command
+// needs them: `tsbak --help` and a no-op nightly backup start faster.
 
 /** Options every command takes. */
 export interface GlobalArgs {
@@ -20,10 +22,13 @@ export function outputFor(argv: GlobalArgs): Output {
  * unless `create` is set, so a typo never silently starts a new repository.
  */
 export async function openRepository(argv: GlobalArgs, options: { createNamed?: boolean } = {}): Promise<Repository> {
+  const { openBackend, repositoryLocation } = await import('../repo/locate.js');
+  const { Repository } = await import('../repo/repository.js');
   const location = repositoryLocation(argv.repo);
   return Repository.open(openBackend(location.url, { s3Endpoint: argv.s3Endpoint }), { create: location.isDefault || options.createNamed === true });
 }
 
-export function engineClient(): EngineClient {
+export async function engineClient(): Promise<EngineClient> {
+  const { EngineClient } = await import('../image/engine/client.js');
   return new EngineClient();
 }

@@ -3,7 +3,6 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Output } from './output.js';
 import { protectDash } from './stdio.js';
-import { TerminalProgress } from './progress-bar.js';
 import { progress } from '../util/progress.js';
 import { VERSION } from '../version.js';
 import { backupCommand } from './commands/backup.js';
@@ -20,7 +19,7 @@ import type { GlobalArgs } from './context.js';
 const argvRaw = protectDash(hideBin(process.argv));
 const json = argvRaw.includes('--json');
 // A bar only where a person watches: never in a log, a pipe or a cron mail.
-if (process.stderr.isTTY && !process.env.CI) progress.attach(new TerminalProgress());
+if (process.stderr.isTTY && !process.env.CI) progress.attach(new (await import('./progress-bar.js')).TerminalProgress());
 
 try {
   await yargs(argvRaw)

@@ -11,7 +11,7 @@ import { keys } from './format.js';
 import { readPackedBlob } from './packs.js';
 import { DigestCounter, sha256, type Digest } from '../util/digest.js';
 import { decompressor, detectCompression, zstdCompressor, ZSTD_LEVEL, type Compression } from '../util/compression.js';
-import { peek, tap } from '../util/streams.js';
+import { peek, rebuffer, tap } from '../util/streams.js';
 import { progress } from '../util/progress.js';
 import { CorruptDataError } from '../errors.js';
 
@@ -96,6 +96,7 @@ export class BlobStore implements BlobSink, BlobSource {
         input = peeked.stream;
       }
       const stages: NodeJS.ReadWriteStream[] = [
+        rebuffer(),
         tap((c) => {
           raw.update(c);
           progress.add(c.length);

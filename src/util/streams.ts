@@ -55,3 +55,30 @@ export async function readAll(source: Readable, limit: number, what: string): Pr
   }
   return Buffer.concat(chunks);
 }
+
+/**
+ * Gather small chunks (sockets and tar entries give 16–64 KiB) into blocks of
+ * about `size` bytes, so hashing and compression run with less per-call
+ * overhead and garbage. One block is held at a time.
+ */
+export function rebuffer(size = 1 << 20): Transform {
+  let parts: Buffer[] = [];
+  let length = 0;
+  return new Transform({
+    readableHighWaterMark: 2,
+    readableObjectMode: false,
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      parts.push(chunk);
+      length += chunk.length;
+      if (length >= size) {
+        const block = Buffer.concat(parts, length);
+        parts = [];
+        length = 0;
+        callback(null, block);
+      } else callback();
+    },
+    flush(callback: TransformCallback) {
+      callback(null, length > 0 ? Buffer.concat(parts, length) : undefined);
+    },
+  });
+}

@@ -1,9 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
-import { backup } from '../../ops/backup.js';
 import { engineClient, openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { PartialFailureError, UsageError } from '../../errors.js';
-import { backupRegistryImages, RegistryBackupPartialError, type RegistryBackupResult } from '../../ops/registry-pull.js';
+import type { RegistryBackupResult } from '../../ops/registry-pull.js';
 import { registryCredentials, withRegistryOptions, type RegistryArgs } from '../registry-options.js';
 
 interface BackupArgs extends GlobalArgs, RegistryArgs {
@@ -63,7 +62,8 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       return;
     }
     const repo = await openRepository(argv);
-    const result = await backup(repo, engineClient(), {
+    const { backup } = await import('../../ops/backup.js');
+    const result = await backup(repo, await engineClient(), {
       all: argv.all,
       images: argv.image,
       containers: argv.container,
@@ -106,10 +106,11 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
 /** `backup --image registry://…`: pull straight from the registry into a snapshot. */
 async function backupFromRegistry(argv: BackupArgs, refs: string[]): Promise<void> {
   const out = outputFor(argv);
+  const { backupRegistryImages, RegistryBackupPartialError } = await import('../../ops/registry-pull.js');
   const credentials = await registryCredentials(argv);
   const repo = await openRepository(argv);
   let result: RegistryBackupResult;
-  let partial: RegistryBackupPartialError | undefined;
+  let partial: Error | undefined;
   try {
     result = await backupRegistryImages(repo, refs, {
       tags: argv.tag,

@@ -1,7 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
-import { checkRepository } from '../../repo/check.js';
-import { reachableBlobs } from '../../ops/reachable.js';
 import { formatBytes } from '../../util/format.js';
 import { CorruptDataError, UsageError } from '../../errors.js';
 
@@ -26,6 +24,8 @@ export const checkCommand: CommandModule<GlobalArgs, CheckArgs> = {
       share = Number(m[1]) / 100;
     }
     const repo = await openRepository(argv);
+    const { checkRepository } = await import('../../repo/check.js');
+    const { reachableBlobs } = await import('../../ops/reachable.js');
     const report = await checkRepository(repo, { readData: share, reachable: reachableBlobs });
     out.result({ repository: repo.location, ...report }, () =>
       [

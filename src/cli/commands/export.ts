@@ -1,7 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { STDIO } from '../stdio.js';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
-import { exportSnapshotImages } from '../../ops/image-export.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { UsageError } from '../../errors.js';
 
@@ -26,6 +25,7 @@ export const exportCommand: CommandModule<GlobalArgs, ExportArgs> = {
     if (argv.output === STDIO && argv.json) throw new UsageError('--json and -o - both want standard output; write the archive to a file');
     const repo = await openRepository(argv);
     const stored = await repo.resolveSnapshot(argv.snap);
+    const { exportSnapshotImages } = await import('../../ops/image-export.js');
     const result = await exportSnapshotImages(repo, stored, argv.images ?? [], argv.output === STDIO ? process.stdout : argv.output);
     if (argv.output === STDIO) {
       process.stderr.write(`exported ${result.images.length} image(s), ${formatBytes(result.bytes)}\n`);

@@ -3,7 +3,6 @@ import { access } from 'node:fs/promises';
 import type { Argv, CommandModule } from 'yargs';
 import { STDIO } from '../stdio.js';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
-import { importArchive } from '../../ops/image-import.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { NotFoundError, UsageError } from '../../errors.js';
 
@@ -25,6 +24,7 @@ export const importCommand: CommandModule<GlobalArgs, ImportArgs> = {
     if (argv.file !== STDIO) await access(argv.file).catch(() => Promise.reject(new NotFoundError(`archive ${argv.file} does not exist or is not readable`)));
     const repo = await openRepository(argv);
     const source = argv.file === STDIO ? process.stdin : createReadStream(argv.file, { highWaterMark: 1 << 20 });
+    const { importArchive } = await import('../../ops/image-import.js');
     const result = await importArchive(repo, source, argv.file === STDIO ? '-' : argv.file, argv.tag);
     out.result({ repository: repo.location, ...result }, () =>
       [

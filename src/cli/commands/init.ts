@@ -1,6 +1,4 @@
 import type { CommandModule } from 'yargs';
-import { openBackend, repositoryLocation } from '../../repo/locate.js';
-import { Repository } from '../../repo/repository.js';
 import { outputFor, type GlobalArgs } from '../context.js';
 
 export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
@@ -8,6 +6,8 @@ export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
   describe: 'Create a new repository',
   handler: async (argv) => {
     const out = outputFor(argv);
+    const { openBackend, repositoryLocation } = await import('../../repo/locate.js');
+    const { Repository } = await import('../../repo/repository.js');
     const repo = await Repository.init(openBackend(repositoryLocation(argv.repo).url, { s3Endpoint: argv.s3Endpoint }));
     out.result({ repository: repo.location, id: repo.config.id, version: repo.config.version }, () => `created tsbak repository ${repo.config.id.slice(0, 8)} at ${repo.location}`);
   },

@@ -1,8 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
-import { parseRestoreTarget, restoreSnapshot } from '../../ops/restore/restore.js';
-import { restoreOutcome, type RestoreItem } from '../../ops/restore/report.js';
-import { registryPusher } from '../../ops/restore/registry.js';
+import type { RestoreItem } from '../../ops/restore/report.js';
 import { registryCredentials, withRegistryOptions, type RegistryArgs } from '../registry-options.js';
 
 interface RestoreCliArgs extends GlobalArgs, RegistryArgs {
@@ -35,6 +33,9 @@ export const restoreCommand: CommandModule<GlobalArgs, RestoreCliArgs> = {
       .example('$0 restore latest --to archive:all.tar', 'the snapshot as a docker save archive') as unknown as Argv<RestoreCliArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
+    const { parseRestoreTarget, restoreSnapshot } = await import('../../ops/restore/restore.js');
+    const { restoreOutcome } = await import('../../ops/restore/report.js');
+    const { registryPusher } = await import('../../ops/restore/registry.js');
     const target = parseRestoreTarget(argv.to);
     const repo = await openRepository(argv);
     const stored = await repo.resolveSnapshot(argv.snap);

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { engineClient, outputFor, type GlobalArgs } from '../context.js';
 import { TsbakError, UsageError } from '../../errors.js';
-import { thawAll, thawContainer, type ThawReport } from '../../freeze/recover.js';
+import type { ThawReport } from '../../freeze/recover.js';
 import { table } from '../../util/format.js';
 
 interface ThawArgs extends GlobalArgs {
@@ -27,9 +27,10 @@ export const thawCommand: CommandModule<GlobalArgs, ThawArgs> = {
   handler: async (argv) => {
     const out = outputFor(argv);
     if (argv.all && argv.container) throw new UsageError('give either --all or a CONTAINER, not both');
+    const { thawAll, thawContainer } = await import('../../freeze/recover.js');
     const report: ThawReport = argv.container
-      ? await thawContainer(argv.container, engineClient())
-      : await thawAll({ scan: argv.all, engine: argv.all ? engineClient() : undefined });
+      ? await thawContainer(argv.container, await engineClient())
+      : await thawAll({ scan: argv.all, engine: argv.all ? await engineClient() : undefined });
     for (const note of report.notes) out.warn(note);
     const thawed = report.entries.filter((e) => e.result === 'thawed');
     const failure =

@@ -3,7 +3,7 @@ import { extract as tarExtract } from 'tar-stream';
 import type { BlobSink, StagedBlob } from '../../repo/blob-store.js';
 import { ArchiveError, CorruptDataError, errorMessage } from '../../errors.js';
 import { decompressor, detectCompression } from '../../util/compression.js';
-import { peek, readAll } from '../../util/streams.js';
+import { peek, readAll, rebuffer } from '../../util/streams.js';
 import { isDigest, type Digest } from '../../util/digest.js';
 import type { Descriptor, ImageConfig, ImageRecord, Index, Manifest } from '../model.js';
 import { MediaType } from '../model.js';
@@ -85,8 +85,10 @@ class ArchiveReader {
     const compression = detectCompression(head);
     const extract = tarExtract();
     extract.on('error', (err: Error) => (this.tarError ??= err));
-    const tarInput = compression === 'none' ? stream : stream.pipe(decompressor(compression));
-    if (compression !== 'none') stream.on('error', (err) => tarInput.destroy(err));
+    // Sockets deliver 16–64 KiB at a time; the tar parser and everything after it
+    // cost per chunk, so they get 1 MiB blocks.
+    const tarInput = (compression === 'none' ? stream : stream.pipe(decompressor(compression))).pipe(rebuffer());
+    stream.on('error', (err) => tarInput.destroy(err));
     tarInput.on('error', (err) => extract.destroy(err));
     tarInput.pipe(extract);
     for await (const entry of extract) {
