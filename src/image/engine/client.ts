@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import type { Readable } from 'node:stream';
-import { EngineError, errorMessage } from '../../errors.js';
+import { EngineError, NotFoundError, errorMessage } from '../../errors.js';
 import { readAll } from '../../util/streams.js';
 
 /** The newest Engine API version this client speaks; older engines are negotiated down. */
@@ -116,6 +116,16 @@ export function compareVersions(a: string, b: string): number {
     if (d !== 0) return d;
   }
   return 0;
+}
+
+/** The value, or undefined when the engine (or a wrapper) says the thing does not exist. */
+export async function unlessNotFound<T>(promise: Promise<T>): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (isNotFound(err) || err instanceof NotFoundError) return undefined;
+    throw err;
+  }
 }
 
 export function isNotFound(err: unknown): boolean {

@@ -1,4 +1,4 @@
-import { EngineClient, isNotFound } from './client.js';
+import { EngineClient, isNotFound, unlessNotFound } from './client.js';
 import type { ContainerInspect } from '../../container/capture.js';
 import { NotFoundError } from '../../errors.js';
 
@@ -30,12 +30,7 @@ export class EngineContainers {
   }
 
   async exists(ref: string): Promise<ContainerInspect | undefined> {
-    try {
-      return await this.inspect(ref);
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+    return unlessNotFound(this.inspect(ref));
   }
 
   async create(name: string, body: Record<string, unknown>): Promise<string> {
@@ -70,12 +65,6 @@ export class EngineContainers {
   }
 
   async networkExists(name: string): Promise<boolean> {
-    try {
-      await this.client.json('GET', `/networks/${encodeURIComponent(name)}`);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
+    return (await unlessNotFound(this.client.json<unknown>('GET', `/networks/${encodeURIComponent(name)}`))) !== undefined;
   }
 }

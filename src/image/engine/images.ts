@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { EngineClient, isNotFound } from './client.js';
+import { EngineClient, isNotFound, unlessNotFound } from './client.js';
 import { NotFoundError } from '../../errors.js';
 
 export interface EngineImageSummary {
@@ -43,12 +43,7 @@ export class EngineImages {
 
   /** Inspect, or undefined when the engine has no such image. */
   async find(ref: string): Promise<EngineImageInspect | undefined> {
-    try {
-      return await this.inspect(ref);
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+    return unlessNotFound(this.inspect(ref));
   }
 
   /** Point `name` (repo:tag) at an image id. */

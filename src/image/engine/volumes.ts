@@ -1,4 +1,4 @@
-import { EngineClient, isNotFound } from './client.js';
+import { EngineClient, isNotFound, unlessNotFound } from './client.js';
 import { NotFoundError } from '../../errors.js';
 
 export interface VolumeInspect {
@@ -30,12 +30,7 @@ export class EngineVolumes {
   }
 
   async find(name: string): Promise<VolumeInspect | undefined> {
-    try {
-      return await this.inspect(name);
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined;
-      throw err;
-    }
+    return unlessNotFound(this.inspect(name));
   }
 
   async create(name: string, driver: string, labels: Record<string, string>, options: Record<string, string>): Promise<VolumeInspect> {

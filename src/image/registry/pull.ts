@@ -1,3 +1,4 @@
+import { mapLimitSettled } from '../../util/concurrency.js';
 import { PassThrough, Readable } from 'node:stream';
 import type { StagedBlob } from '../../repo/blob-store.js';
 import type { BlobKind } from '../../repo/blob-index.js';
@@ -253,24 +254,4 @@ export function hostArchitecture(): string {
     default:
       return process.arch;
   }
-}
-
-/** Map with a limit; every started task settles before the first failure is rethrown (so its staged blobs are recorded). */
-async function mapLimitSettled<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  async function worker(): Promise<void> {
-    while (next < items.length && !failure) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i] as T, i);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.err;
-  return results;
 }

@@ -1,3 +1,4 @@
+import { mapLimitSettled } from '../../util/concurrency.js';
 import { createReadStream } from 'node:fs';
 import { Readable, pipeline } from 'node:stream';
 import type { BlobSource } from '../../repo/blob-store.js';
@@ -92,7 +93,7 @@ export async function pushImage(
   const original = options.keepOriginal === false ? undefined : await originalManifest(record, source, options.log);
   if (original) {
     await pushConfig(ctx, record);
-    await mapSettled(
+    await mapLimitSettled(
       original.layers,
       options.concurrency ?? 2,
       (d) => ensureBlob(ctx, d.digest as Digest, d.size, () => source.open(d.digest as Digest)),
@@ -109,7 +110,7 @@ export async function pushImage(
   const layerType = layerMediaType(format, compression);
   // The same diffID twice in one image is compressed and pushed once.
   const inflight = new Map<Digest, Promise<{ digest: Digest; size: number }>>();
-  const layers = await mapSettled(record.layers, options.concurrency ?? 2, (layer) => {
+  const layers = await mapLimitSettled(record.layers, options.concurrency ?? 2, (layer) => {
     let p = inflight.get(layer.diffID);
     if (!p) inflight.set(layer.diffID, (p = pushLayer(ctx, layer, compression, cache)));
     return p;
@@ -247,24 +248,4 @@ export function hasBlob(source: BlobSource, digest: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Like mapLimit, but lets every started task finish before rethrowing the first failure (no temp file outlives the call). */
-async function mapSettled<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failure: { err: unknown } | undefined;
-  async function worker(): Promise<void> {
-    while (next < items.length && !failure) {
-      const i = next++;
-      try {
-        results[i] = await fn(items[i] as T);
-      } catch (err) {
-        failure ??= { err };
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-  if (failure) throw failure.err;
-  return results;
 }
