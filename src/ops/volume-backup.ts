@@ -163,10 +163,8 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
     let group_: FrozenGroup | undefined;
     if (toFreeze.length > 0) {
       try {
-        group_ = await freezeContainers(
-          toFreeze.map((u) => ({ id: u.inspect.Id, name: u.name, pid: u.inspect.State.Pid })),
-          { maxFreezeMs: options.maxFreezeMs, version: options.cgroupVersion, watchdog: true },
-        );
+        group_ = await freezeStillRunning(toFreeze, containers, options);
+        if (!group_) toFreeze = [];
       } catch (err) {
         if (!(err instanceof FreezeError) || options.freezeFallback === 'fail') throw err;
         options.log?.(`${errorMessage(err)}; falling back to --freeze-fallback ${options.freezeFallback}`);
@@ -268,6 +266,37 @@ async function copy(
     });
   } finally {
     progress.stop();
+  }
+}
+
+/**
+ * Freeze the users that still run. A container that exited since the backup
+ * started writes nothing any more: it is dropped (mode none) rather than
+ * failing the volume. Returns undefined when none is left to freeze.
+ */
+async function freezeStillRunning(users: User[], containers: EngineContainers, options: VolumeBackupOptions): Promise<FrozenGroup | undefined> {
+  let remaining = users;
+  for (;;) {
+    if (remaining.length === 0) return undefined;
+    try {
+      return await freezeContainers(
+        remaining.map((u) => ({ id: u.inspect.Id, name: u.name, pid: u.inspect.State.Pid })),
+        { maxFreezeMs: options.maxFreezeMs, version: options.cgroupVersion, watchdog: true },
+      );
+    } catch (err) {
+      if (!(err instanceof FreezeError)) throw err;
+      const exited: User[] = [];
+      for (const u of remaining) {
+        const now = await containers.exists(u.inspect.Id);
+        if (!now?.State.Running || now.State.Pid !== u.inspect.State.Pid) exited.push(u);
+      }
+      if (exited.length === 0) throw err;
+      for (const u of exited) {
+        options.log?.(`container ${u.name} stopped during the backup; it is not frozen`);
+        u.mode = 'none';
+      }
+      remaining = remaining.filter((u) => !exited.includes(u));
+    }
   }
 }
 
