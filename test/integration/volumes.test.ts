@@ -60,6 +60,11 @@ test('a file rewritten in place: copies without quiescing tear, frozen ones neve
   let tornFrozen = 0;
   for (let i = 0; i < 20; i++) if (await torn('freeze', i)) tornFrozen++;
   assert.equal(tornFrozen, 0, `${tornFrozen} of 20 frozen backups were torn`);
+  // A freeze that outlasts --max-freeze is cut short, and that volume is not kept.
+  const bounded = await tsbak(['backup', '--volume', vol, '--max-freeze', '1', '--repo', repo]);
+  assert.equal(bounded.code, 1, bounded.stderr);
+  // Cut short while freezing or while frozen, depending on the machine's speed: either way it says so.
+  assert.match(bounded.stderr, new RegExp(`container \`${name}\` (was thawed early .* exceeded its limit of 1 ms|could not be frozen: .*freeze limit of 1 ms)`));
   const state = await dockerCli(['inspect', '--format', '{{.State.Status}}', name]);
   assert.equal(state.stdout.trim(), 'running');
   await dockerCli(['rm', '-f', name]);
