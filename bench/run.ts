@@ -5,6 +5,9 @@
 //   node dist/bench/run.js images             only these scenarios
 //   options: --reps N (timed repetitions, default 5), --size-mb N (big fixture image, default 320),
 //            --rss-size-mb N (a second image measured once for peak RSS; default twice --size-mb, 0 skips),
+//            --volume-mb N, --small-files N, --small-mb N (the volumes scenario's big file, default 300 MiB,
+//            and its small text files, default 2000 totalling 100 MiB), --freeze-mb N[,N…] (the freeze
+//            scenario's volumes, default 100,1024),
 //            --cpu-prof[=DIR] (also profile tsbak once; default DIR bench/results/profiles),
 //            --out FILE (default bench/results/latest.json), --markdown (also print the table
 //            as Markdown), --strict (exit 1 when a goal is missed), --list
@@ -30,7 +33,7 @@ function log(line: string): void {
 }
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')}]... [--reps N] [--size-mb N] [--rss-size-mb N] [--cpu-prof[=DIR]] [--out FILE] [--markdown] [--strict] [--list]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')}]... [--reps N] [--size-mb N] [--rss-size-mb N] [--volume-mb N] [--small-files N] [--small-mb N] [--freeze-mb N[,N...]] [--cpu-prof[=DIR]] [--out FILE] [--markdown] [--strict] [--list]`);
   process.exit(2);
 }
 
@@ -39,6 +42,10 @@ interface Options {
   reps: number;
   sizeMB: number;
   rssSizeMB: number;
+  volumeMB: number;
+  smallFiles: number;
+  smallMB: number;
+  freezeMB: number[];
   profileDir?: string;
   out: string;
   markdown: boolean;
@@ -58,6 +65,10 @@ function parseOptions(argv: string[]): Options {
         reps: { type: 'string', default: '5' },
         'size-mb': { type: 'string', default: '320' },
         'rss-size-mb': { type: 'string' },
+        'volume-mb': { type: 'string', default: '300' },
+        'small-files': { type: 'string', default: '2000' },
+        'small-mb': { type: 'string', default: '100' },
+        'freeze-mb': { type: 'string', default: '100,1024' },
         'cpu-prof': { type: 'string' },
         out: { type: 'string', default: path.join(RESULTS, 'latest.json') },
         markdown: { type: 'boolean', default: false },
@@ -75,6 +86,17 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(sizeMB) || sizeMB < 1) usage(`--size-mb wants a whole number of MiB, not "${values['size-mb']}"`);
   const rssSizeMB = values['rss-size-mb'] === undefined ? 2 * sizeMB : Number(values['rss-size-mb']);
   if (!Number.isInteger(rssSizeMB) || rssSizeMB < 0) usage(`--rss-size-mb wants a whole number of MiB (0 skips), not "${values['rss-size-mb']}"`);
+  const whole = (name: string, min: number): number => {
+    const raw = values[name as keyof typeof values] as string;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) usage(`--${name} wants a whole number >= ${min}, not "${raw}"`);
+    return n;
+  };
+  const volumeMB = whole('volume-mb', 1);
+  const smallFiles = whole('small-files', 0);
+  const smallMB = whole('small-mb', 0);
+  const freezeMB = values['freeze-mb']!.split(',').map(Number);
+  if (freezeMB.length === 0 || !freezeMB.every((n) => Number.isInteger(n) && n >= 1)) usage(`--freeze-mb wants sizes in MiB separated by commas, not "${values['freeze-mb']}"`);
   const known = SCENARIOS.map((s) => s.name);
   for (const p of positionals) if (!known.includes(p)) usage(`unknown scenario "${p}"; known: ${known.join(', ')}`);
   const opts: Options = {
@@ -82,6 +104,10 @@ function parseOptions(argv: string[]): Options {
     reps,
     sizeMB,
     rssSizeMB,
+    volumeMB,
+    smallFiles,
+    smallMB,
+    freezeMB,
     out: path.resolve(values.out!),
     markdown: values.markdown!,
     strict: values.strict!,
@@ -154,6 +180,10 @@ async function main(): Promise<number> {
         reps: opts.reps,
         sizeMB: opts.sizeMB,
         rssSizeMB: opts.rssSizeMB,
+        volumeMB: opts.volumeMB,
+        smallFiles: opts.smallFiles,
+        smallMB: opts.smallMB,
+        freezeMB: opts.freezeMB,
         env: env.env,
         tsbak: new Tsbak(env.env, workDir, env.engine.pid),
         log: (line) => log(`${name}: ${line}`),
@@ -168,6 +198,10 @@ async function main(): Promise<number> {
       reps: opts.reps,
       sizeMB: opts.sizeMB,
       rssSizeMB: opts.rssSizeMB,
+      volumeMB: opts.volumeMB,
+      smallFiles: opts.smallFiles,
+      smallMB: opts.smallMB,
+      freezeMB: opts.freezeMB,
       durationS: Math.round((Date.now() - started) / 1000),
       loadAverageEnd: Math.round(os.loadavg()[0]! * 100) / 100,
       scenarios: results,

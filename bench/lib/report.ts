@@ -13,6 +13,10 @@ export interface BenchReport {
   reps: number;
   sizeMB: number;
   rssSizeMB: number;
+  volumeMB: number;
+  smallFiles: number;
+  smallMB: number;
+  freezeMB: number[];
   durationS: number;
   /** 1-minute load average when the run ended (machine.loadAverage is the start's). */
   loadAverageEnd: number;

@@ -15,6 +15,12 @@ export interface BenchContext {
   sizeMB: number;
   /** Size of a second, bigger image measured once for peak RSS only (0: skip). */
   rssSizeMB: number;
+  /** The volumes scenario: its big file (MiB), and its small text files (count, total MiB). */
+  volumeMB: number;
+  smallFiles: number;
+  smallMB: number;
+  /** The freeze scenario: the sizes of its volumes, MiB. */
+  freezeMB: number[];
   /** When set, also run tsbak once under `node --cpu-prof` and write the profiles here. */
   profileDir?: string;
   /** Environment for every command: DOCKER_HOST, DOCKER_CONFIG, no TSBAK_* of the caller. */

@@ -28,9 +28,9 @@ export class Tsbak {
     return r.stdout;
   }
 
-  /** Runs a command under GNU time. */
-  measure(args: string[]): Promise<Measurement> {
-    const opts = { env: this.env, scratch: this.scratch, ...(this.enginePid ? { enginePid: this.enginePid } : {}) };
+  /** Runs a command under GNU time; `stdoutFile` keeps its standard output (e.g. the `--json` document). */
+  measure(args: string[], extra: { stdoutFile?: string } = {}): Promise<Measurement> {
+    const opts = { env: this.env, scratch: this.scratch, ...(this.enginePid ? { enginePid: this.enginePid } : {}), ...extra };
     return measure(this.argv(args), opts);
   }
 

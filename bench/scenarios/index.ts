@@ -1,6 +1,10 @@
-// Every scenario `npm run bench` knows, by name. A new benchmark (volumes vs restic,
-// restore vs docker load, push vs skopeo copy) is a module exporting a Scenario, listed here.
+// Every scenario `npm run bench` knows, by name, in the order a full run takes them.
+// A new benchmark is a module exporting a Scenario, listed here.
 import type { Scenario } from '../lib/scenario.js';
+import { freezeScenario } from './freeze.js';
 import { imagesScenario } from './images.js';
+import { pushScenario } from './push.js';
+import { restoreScenario } from './restore.js';
+import { volumesScenario } from './volumes.js';
 
-export const SCENARIOS: readonly Scenario[] = [imagesScenario];
+export const SCENARIOS: readonly Scenario[] = [imagesScenario, restoreScenario, pushScenario, volumesScenario, freezeScenario];

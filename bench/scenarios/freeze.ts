@@ -1,0 +1,168 @@
+// Scenario `freeze`: how long a running container stands still while its volume is backed up.
+//
+//   freeze window, first backup (fresh repository), median and max   goal <= 100 ms
+//   freeze window, nightly re-backup (parent present), median and max goal <= 100 ms
+//   the same with --cgroup v1 (freezer.state), once                  goal <= 100 ms
+//
+// Per size (default 100 MiB and 1 GiB): a volume of four large files (90 %, half random and
+// half text) and 100 small text files (10 %), filled from the host, and a container of the
+// fixture base image that keeps rewriting 1 MiB of it in place:
+//   while :; do dd if=/dev/urandom of=/data/hot bs=64k count=16 conv=notrunc; sleep 0.05; done
+// tsbak runs `backup --volume V --json` (freeze is the default) and the window is
+// `volumes[0].quiesce[0].windowMs`: from the freeze request to the thaw request.
+import path from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { BASE_IMAGE, buildFixtures } from '../../test/env/fixtures.js';
+import { dockerOk } from '../../test/env/dockerd.js';
+import { sleep } from '../../test/env/util.js';
+import { writeFile, writeSmallFiles } from '../lib/data.js';
+import { MiB, removePath } from '../lib/files.js';
+import { compareRow, type BenchContext, type ResultRow, type Scenario, type ScenarioResult } from '../lib/scenario.js';
+import { sideBySide, summarize, type Contestant, type Series, type Summary } from '../lib/stats.js';
+import { createVolume, readJson, removeContainer, removeVolume } from '../lib/volumes.js';
+
+const WINDOW_GOAL_MS = 100;
+const RSS_GOAL_MIB = 200;
+const WRITER = 'while :; do dd if=/dev/urandom of=/data/hot bs=64k count=16 conv=notrunc 2>/dev/null; sleep 0.05; done';
+
+interface Quiesce {
+  container: string;
+  mode: string;
+  windowMs?: number;
+  cgroup?: string;
+}
+interface TsbakVolumeJson {
+  volumes: { name: string; method: string; newBytes: number; quiesce: Quiesce[] }[];
+  failures: { item: string; error: string }[];
+}
+
+/** The freeze record of the one container, from a `backup --json` output; throws when it was not frozen. */
+async function windowOf(file: string, container: string): Promise<{ windowMs: number; cgroup: string; method: string }> {
+  const doc = await readJson<TsbakVolumeJson>(file);
+  const v = doc.volumes[0];
+  if (doc.failures.length > 0 || !v) throw new Error(`tsbak backup failed: ${JSON.stringify(doc.failures)}`);
+  const q = v.quiesce.find((x) => x.container === container);
+  if (!q || q.mode !== 'freeze' || q.windowMs === undefined) throw new Error(`${container} was not frozen: ${JSON.stringify(v.quiesce)}`);
+  return { windowMs: q.windowMs, cgroup: q.cgroup ?? '?', method: v.method };
+}
+
+const label = (mb: number) => (mb >= 1024 && mb % 1024 === 0 ? `${mb / 1024} GiB` : `${mb} MiB`);
+
+export const freezeScenario: Scenario = {
+  name: 'freeze',
+  describe: 'freeze window of a running container (rewriting 1 MiB) while its 100 MiB / 1 GiB volume is backed up',
+
+  async run(ctx: BenchContext): Promise<ScenarioResult> {
+    const { engine, tsbak, workDir, log } = ctx;
+    await buildFixtures(engine.host);
+    const rows: ResultRow[] = [];
+    const series: Record<string, Series> = {};
+    const facts: Record<string, unknown> = { writer: WRITER, image: BASE_IMAGE, layout: 'four large files (90 %, half random, half text) + 100 small text files (10 %) + the 1 MiB file the writer rewrites' };
+    const windows: Record<string, Summary> = {};
+    const methods = new Set<string>();
+    const cgroups = new Set<string>();
+
+    for (const [i, mb] of ctx.freezeMB.entries()) {
+      const volume = `bench-freeze-${mb}`;
+      const writer = `bench-writer-${mb}`;
+      const last = i === ctx.freezeMB.length - 1;
+      let t0 = Date.now();
+      const dir = await createVolume(engine.host, volume);
+      const large = Math.floor((0.9 * mb * MiB) / 4);
+      for (let f = 0; f < 4; f++) await writeFile(path.join(dir, `large-${f}.bin`), large, 'mixed', `freeze/${mb}/${f}`);
+      await writeSmallFiles(path.join(dir, 'small'), 100, Math.round(0.1 * mb * MiB), `freeze/${mb}/small`);
+      log(`${volume} filled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      await removeContainer(engine.host, writer);
+      await dockerOk(engine.host, ['run', '-d', '--name', writer, '--network', 'none', '-v', `${volume}:/data`, BASE_IMAGE, 'sh', '-c', WRITER]);
+      const hot = path.join(dir, 'hot');
+      for (let k = 0; k < 100 && !(existsSync(hot) && statSync(hot).size === MiB); k++) await sleep(50);
+      if (!existsSync(hot)) throw new Error(`${writer} did not start writing ${hot}`);
+      const repoFresh = path.join(workDir, `fresh-${mb}`);
+      const repo = path.join(workDir, `repo-${mb}`);
+      const out = path.join(workDir, `backup-${mb}.json`);
+      const args = (r: string, extra: string[] = []) => ['backup', '--volume', volume, ...extra, '--repo', r, '--json'];
+      try {
+        // ---- first backup: a fresh repository each time ----
+        const first: number[] = [];
+        const firstC: Contestant = {
+          command: `tsbak backup --volume ${volume} --repo <fresh repository> --json`,
+          before: async () => {
+            await removePath(repoFresh);
+            await tsbak.ok(['init', '--repo', repoFresh]);
+          },
+          run: () => tsbak.measure(args(repoFresh), { stdoutFile: out }),
+          after: async () => {
+            const w = await windowOf(out, writer);
+            first.push(w.windowMs);
+            methods.add(w.method);
+            cgroups.add(w.cgroup);
+            await removePath(repoFresh);
+          },
+        };
+        t0 = Date.now();
+        await sideBySide(1, [firstC], log, `${label(mb)} first backup, warm-up`);
+        first.length = 0;
+        const [firstS] = await sideBySide(ctx.reps, [firstC], log, `${label(mb)} first backup`);
+        series[`first-${mb}`] = firstS!;
+        windows[`first-${mb}`] = summarize(first);
+        log(`${label(mb)} first backups took ${((Date.now() - t0) / 1000).toFixed(1)} s; windows ${first.join(', ')} ms`);
+
+        // ---- nightly: the repository holds the previous backup ----
+        await tsbak.ok(['init', '--repo', repo]);
+        await tsbak.ok(args(repo));
+        const nightly: number[] = [];
+        const nightlyC: Contestant = {
+          command: `tsbak backup --volume ${volume} --repo <repository holding it> --json`,
+          run: () => tsbak.measure(args(repo), { stdoutFile: out }),
+          after: async () => {
+            const w = await windowOf(out, writer);
+            nightly.push(w.windowMs);
+            methods.add(w.method);
+            cgroups.add(w.cgroup);
+          },
+        };
+        await sideBySide(1, [nightlyC], log, `${label(mb)} nightly, warm-up`);
+        nightly.length = 0;
+        const [nightlyS] = await sideBySide(ctx.reps, [nightlyC], log, `${label(mb)} nightly`);
+        series[`nightly-${mb}`] = nightlyS!;
+        windows[`nightly-${mb}`] = summarize(nightly);
+        log(`${label(mb)} nightly windows ${nightly.join(', ')} ms`);
+
+        for (const [kind, title, s] of [
+          ['first', 'first backup', firstS!],
+          ['nightly', 'nightly re-backup', nightlyS!],
+        ] as const) {
+          const w = windows[`${kind}-${mb}`]!;
+          rows.push(
+            compareRow({ id: `freeze.${kind}-${mb}.median`, title: `freeze: window, ${label(mb)}, ${title} (median of ${ctx.reps})`, unit: 'ms', tsbak: w.median, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }),
+            compareRow({ id: `freeze.${kind}-${mb}.max`, title: `freeze: window, ${label(mb)}, ${title} (max of ${ctx.reps})`, unit: 'ms', tsbak: w.max, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }),
+            compareRow({ id: `freeze.${kind}-${mb}.wall`, title: `freeze: whole ${title}, ${label(mb)} (median)`, unit: 'ms', tsbak: s.wallMs.median }),
+            compareRow({ id: `freeze.${kind}-${mb}.rss`, title: `freeze: peak RSS, ${title}, ${label(mb)}`, unit: 'MiB', tsbak: s.peakRssKiB.max / 1024, goal: { kind: 'absolute', max: RSS_GOAL_MIB } }),
+          );
+        }
+
+        // ---- the v1 freezer (freezer.state), once, on the largest volume's nightly backup ----
+        if (last) {
+          const m = await tsbak.measure(args(repo, ['--cgroup', 'v1']), { stdoutFile: out });
+          const w = await windowOf(out, writer);
+          if (w.cgroup !== 'v1') throw new Error(`--cgroup v1 reported cgroup ${w.cgroup}`);
+          log(`${label(mb)} nightly with --cgroup v1: window ${w.windowMs} ms, ${(m.wallMs / 1000).toFixed(2)} s`);
+          facts.v1 = { sizeMB: mb, windowMs: w.windowMs, wallMs: m.wallMs, method: w.method };
+          rows.push(compareRow({ id: 'freeze.v1', title: `freeze: window, ${label(mb)}, nightly, --cgroup v1 (1 run)`, unit: 'ms', tsbak: w.windowMs, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }));
+        }
+        // The writer must have kept running through all of it.
+        const state = (await dockerOk(engine.host, ['inspect', '--format', '{{.State.Status}}', writer])).trim();
+        if (state !== 'running') throw new Error(`${writer} is ${state} after the backups`);
+      } finally {
+        await removeContainer(engine.host, writer);
+        await removePath(repoFresh);
+        await removePath(repo);
+        await removeVolume(engine.host, volume);
+      }
+    }
+    facts.windowsMs = windows;
+    facts.methods = [...methods];
+    facts.cgroups = [...cgroups];
+    return { rows, series, facts };
+  },
+};
