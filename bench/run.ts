@@ -7,7 +7,7 @@
 //            --rss-size-mb N (a second image measured once for peak RSS; default twice --size-mb, 0 skips),
 //            --volume-mb N, --small-files N, --small-mb N (the volumes scenario's big file, default 300 MiB,
 //            and its small text files, default 2000 totalling 100 MiB), --freeze-mb N[,N…] (the freeze
-//            scenario's volumes, default 100,1024),
+//            scenario's volumes, default 100,1024), --freeze-files N (small files in each, default 100),
 //            --cpu-prof[=DIR] (also profile tsbak once; default DIR bench/results/profiles),
 //            --out FILE (default bench/results/latest.json), --markdown (also print the table
 //            as Markdown), --strict (exit 1 when a goal is missed), --list
@@ -33,7 +33,7 @@ function log(line: string): void {
 }
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')}]... [--reps N] [--size-mb N] [--rss-size-mb N] [--volume-mb N] [--small-files N] [--small-mb N] [--freeze-mb N[,N...]] [--cpu-prof[=DIR]] [--out FILE] [--markdown] [--strict] [--list]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')}]... [--reps N] [--size-mb N] [--rss-size-mb N] [--volume-mb N] [--small-files N] [--small-mb N] [--freeze-mb N[,N...]] [--freeze-files N] [--cpu-prof[=DIR]] [--out FILE] [--markdown] [--strict] [--list]`);
   process.exit(2);
 }
 
@@ -46,6 +46,7 @@ interface Options {
   smallFiles: number;
   smallMB: number;
   freezeMB: number[];
+  freezeFiles: number;
   profileDir?: string;
   out: string;
   markdown: boolean;
@@ -69,6 +70,7 @@ function parseOptions(argv: string[]): Options {
         'small-files': { type: 'string', default: '2000' },
         'small-mb': { type: 'string', default: '100' },
         'freeze-mb': { type: 'string', default: '100,1024' },
+        'freeze-files': { type: 'string', default: '100' },
         'cpu-prof': { type: 'string' },
         out: { type: 'string', default: path.join(RESULTS, 'latest.json') },
         markdown: { type: 'boolean', default: false },
@@ -95,6 +97,7 @@ function parseOptions(argv: string[]): Options {
   const volumeMB = whole('volume-mb', 1);
   const smallFiles = whole('small-files', 0);
   const smallMB = whole('small-mb', 0);
+  const freezeFiles = whole('freeze-files', 0);
   const freezeMB = values['freeze-mb']!.split(',').map(Number);
   if (freezeMB.length === 0 || !freezeMB.every((n) => Number.isInteger(n) && n >= 1)) usage(`--freeze-mb wants sizes in MiB separated by commas, not "${values['freeze-mb']}"`);
   const known = SCENARIOS.map((s) => s.name);
@@ -108,6 +111,7 @@ function parseOptions(argv: string[]): Options {
     smallFiles,
     smallMB,
     freezeMB,
+    freezeFiles,
     out: path.resolve(values.out!),
     markdown: values.markdown!,
     strict: values.strict!,
@@ -184,6 +188,7 @@ async function main(): Promise<number> {
         smallFiles: opts.smallFiles,
         smallMB: opts.smallMB,
         freezeMB: opts.freezeMB,
+        freezeFiles: opts.freezeFiles,
         env: env.env,
         tsbak: new Tsbak(env.env, workDir, env.engine.pid),
         log: (line) => log(`${name}: ${line}`),
@@ -202,6 +207,7 @@ async function main(): Promise<number> {
       smallFiles: opts.smallFiles,
       smallMB: opts.smallMB,
       freezeMB: opts.freezeMB,
+      freezeFiles: opts.freezeFiles,
       durationS: Math.round((Date.now() - started) / 1000),
       loadAverageEnd: Math.round(os.loadavg()[0]! * 100) / 100,
       scenarios: results,

@@ -17,6 +17,7 @@ export interface BenchReport {
   smallFiles: number;
   smallMB: number;
   freezeMB: number[];
+  freezeFiles: number;
   durationS: number;
   /** 1-minute load average when the run ended (machine.loadAverage is the start's). */
   loadAverageEnd: number;
@@ -57,7 +58,7 @@ export function markdownTable(scenarios: Record<string, ScenarioResult>): string
   for (const result of Object.values(scenarios)) {
     for (const r of result.rows) {
       const verdict = r.pass === undefined ? 'info' : r.pass ? 'pass' : '**fail**';
-      lines.push(`| ${r.title} | ${value(r.tsbak, r.unit)} | ${value(r.peer, r.unit)} | ${r.ratio === undefined ? '-' : r.ratio.toFixed(3)} | ${goal(r).replace('<=', '≤')} | ${verdict} |`);
+      lines.push(`| ${r.title.replace(/\|/g, '\\|')} | ${value(r.tsbak, r.unit)} | ${value(r.peer, r.unit)} | ${r.ratio === undefined ? '-' : r.ratio.toFixed(3)} | ${goal(r).replace('<=', '≤')} | ${verdict} |`);
     }
   }
   return lines.join('\n');

@@ -19,8 +19,9 @@ export interface BenchContext {
   volumeMB: number;
   smallFiles: number;
   smallMB: number;
-  /** The freeze scenario: the sizes of its volumes, MiB. */
+  /** The freeze scenario: the sizes of its volumes, MiB, and the number of small files in each. */
   freezeMB: number[];
+  freezeFiles: number;
   /** When set, also run tsbak once under `node --cpu-prof` and write the profiles here. */
   profileDir?: string;
   /** Environment for every command: DOCKER_HOST, DOCKER_CONFIG, no TSBAK_* of the caller. */

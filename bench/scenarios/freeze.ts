@@ -5,8 +5,8 @@
 //   the same with --cgroup v1 (freezer.state), once                  goal <= 100 ms
 //
 // Per size (default 100 MiB and 1 GiB): a volume of four large files (90 %, half random and
-// half text) and 100 small text files (10 %), filled from the host, and a container of the
-// fixture base image that keeps rewriting 1 MiB of it in place:
+// half text) and small text files (10 %; 100 of them, --freeze-files), filled from the host,
+// and a container of the fixture base image that keeps rewriting 1 MiB of it in place:
 //   while :; do dd if=/dev/urandom of=/data/hot bs=64k count=16 conv=notrunc; sleep 0.05; done
 // tsbak runs `backup --volume V --json` (freeze is the default) and the window is
 // `volumes[0].quiesce[0].windowMs`: from the freeze request to the thaw request.
@@ -57,7 +57,11 @@ export const freezeScenario: Scenario = {
     await buildFixtures(engine.host);
     const rows: ResultRow[] = [];
     const series: Record<string, Series> = {};
-    const facts: Record<string, unknown> = { writer: WRITER, image: BASE_IMAGE, layout: 'four large files (90 %, half random, half text) + 100 small text files (10 %) + the 1 MiB file the writer rewrites' };
+    const facts: Record<string, unknown> = {
+      writer: WRITER,
+      image: BASE_IMAGE,
+      layout: `four large files (90 %, half random, half text) + ${ctx.freezeFiles} small text files (10 %) + the 1 MiB file the writer rewrites`,
+    };
     const windows: Record<string, Summary> = {};
     const methods = new Set<string>();
     const cgroups = new Set<string>();
@@ -70,7 +74,7 @@ export const freezeScenario: Scenario = {
       const dir = await createVolume(engine.host, volume);
       const large = Math.floor((0.9 * mb * MiB) / 4);
       for (let f = 0; f < 4; f++) await writeFile(path.join(dir, `large-${f}.bin`), large, 'mixed', `freeze/${mb}/${f}`);
-      await writeSmallFiles(path.join(dir, 'small'), 100, Math.round(0.1 * mb * MiB), `freeze/${mb}/small`);
+      await writeSmallFiles(path.join(dir, 'small'), ctx.freezeFiles, Math.round(0.1 * mb * MiB), `freeze/${mb}/small`);
       log(`${volume} filled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await removeContainer(engine.host, writer);
       await dockerOk(engine.host, ['run', '-d', '--name', writer, '--network', 'none', '-v', `${volume}:/data`, BASE_IMAGE, 'sh', '-c', WRITER]);
