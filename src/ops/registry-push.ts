@@ -1,3 +1,4 @@
+import { sessionCompressedDigests } from '../image/registry/compress.js';
 import type { Repository } from '../repo/repository.js';
 import type { StoredSnapshot } from '../repo/snapshot.js';
 import type { ImageRecord } from '../image/model.js';
@@ -116,6 +117,7 @@ export async function pushSnapshotImages(
     }
   }
 
+  await sessionCompressedDigests.save();
   const failed = results.filter((r) => r.error !== undefined).length;
   const result: RegistryPushResult = {
     snapshotId: stored.id,

@@ -1,7 +1,7 @@
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -58,13 +58,35 @@ export async function spoolCompressed(input: Readable, kind: LayerCompression, d
   return { path, digest: counter.digest(), size: counter.bytes, remove };
 }
 
+/** Bump when layer compression changes its output bytes: old cached digests then no longer apply. */
+const COMPRESSOR_VERSION = 1;
+
+/** Where the cache lives between runs: system-wide for root, per user otherwise. */
+function defaultCacheFile(): string {
+  const base = process.getuid?.() === 0 ? '/var/cache/tsbak' : join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'tsbak');
+  return join(base, 'compressed-digests.json');
+}
+
 /**
- * Compressed digests of layers pushed in this process, per (diffID,
- * compression): a second push of the same layer HEADs (or mounts) it without
- * compressing it again.
+ * Compressed digests of layers pushed before, per (diffID, compression): a
+ * later push of the same layer HEADs (or mounts) it without compressing it
+ * again. Compression is deterministic, so an entry stays true; if a registry
+ * ever refuses one, the push compresses anew. Kept in a small JSON file
+ * between runs (like skopeo's blob-info cache); losing it only costs time.
  */
 export class CompressedDigestCache {
   private readonly entries = new Map<string, { digest: Digest; size: number }>();
+  private dirty = false;
+
+  constructor(private readonly file?: string) {
+    if (!file) return;
+    try {
+      const doc = JSON.parse(readFileSync(file, 'utf8')) as { version?: number; entries?: Record<string, { digest: Digest; size: number }> };
+      if (doc.version === COMPRESSOR_VERSION) for (const [k, v] of Object.entries(doc.entries ?? {})) this.entries.set(k, v);
+    } catch {
+      // No cache yet, or an unreadable one: start empty.
+    }
+  }
 
   get(diffID: Digest, kind: LayerCompression): { digest: Digest; size: number } | undefined {
     return this.entries.get(`${diffID} ${kind}`);
@@ -72,8 +94,23 @@ export class CompressedDigestCache {
 
   set(diffID: Digest, kind: LayerCompression, value: { digest: Digest; size: number }): void {
     this.entries.set(`${diffID} ${kind}`, value);
+    this.dirty = true;
+  }
+
+  /** Write the cache file (temp + rename, so a reader never sees half of it); failures are ignored. */
+  async save(): Promise<void> {
+    if (!this.file || !this.dirty) return;
+    const tmp = `${this.file}.tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      await mkdir(dirname(this.file), { recursive: true });
+      await writeFile(tmp, JSON.stringify({ version: COMPRESSOR_VERSION, entries: Object.fromEntries(this.entries) }));
+      await rename(tmp, this.file);
+      this.dirty = false;
+    } catch {
+      await rm(tmp, { force: true });
+    }
   }
 }
 
-/** The cache shared by every push of this process. */
-export const sessionCompressedDigests = new CompressedDigestCache();
+/** The cache shared by every push of this process, loaded from and saved to the cache file. */
+export const sessionCompressedDigests = new CompressedDigestCache(process.env.TSBAK_NO_DIGEST_CACHE ? undefined : defaultCacheFile());
