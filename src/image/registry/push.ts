@@ -110,7 +110,7 @@ export async function pushImage(
   const layerType = layerMediaType(format, compression);
   // The same diffID twice in one image is compressed and pushed once.
   const inflight = new Map<Digest, Promise<{ digest: Digest; size: number }>>();
-  const layers = await mapLimitSettled(record.layers, options.concurrency ?? 2, (layer) => {
+  const layers = await mapLimitSettled(record.layers, options.concurrency ?? 1, (layer) => {
     let p = inflight.get(layer.diffID);
     if (!p) inflight.set(layer.diffID, (p = pushLayer(ctx, layer, compression, cache)));
     return p;
