@@ -21,7 +21,7 @@ import { run } from '../test/env/util.js';
 import { startBenchEnv, type BenchEnv } from './lib/env.js';
 import { machineInfo } from './lib/machine.js';
 import { markdownTable, resultTable, writeReport, type BenchReport } from './lib/report.js';
-import type { ScenarioResult } from './lib/scenario.js';
+import { sizesOf, type BenchSizes, type ScenarioResult } from './lib/scenario.js';
 import { Tsbak } from './lib/tsbak.js';
 import { SCENARIOS } from './scenarios/index.js';
 
@@ -37,16 +37,8 @@ function usage(message: string): never {
   process.exit(2);
 }
 
-interface Options {
+interface Options extends BenchSizes {
   scenarios: string[];
-  reps: number;
-  sizeMB: number;
-  rssSizeMB: number;
-  volumeMB: number;
-  smallFiles: number;
-  smallMB: number;
-  freezeMB: number[];
-  freezeFiles: number;
   profileDir?: string;
   out: string;
   markdown: boolean;
@@ -181,14 +173,7 @@ async function main(): Promise<number> {
       results[name] = await scenario.run({
         engine: env.engine,
         workDir,
-        reps: opts.reps,
-        sizeMB: opts.sizeMB,
-        rssSizeMB: opts.rssSizeMB,
-        volumeMB: opts.volumeMB,
-        smallFiles: opts.smallFiles,
-        smallMB: opts.smallMB,
-        freezeMB: opts.freezeMB,
-        freezeFiles: opts.freezeFiles,
+        ...sizesOf(opts),
         env: env.env,
         tsbak: new Tsbak(env.env, workDir, env.engine.pid),
         log: (line) => log(`${name}: ${line}`),
@@ -200,14 +185,7 @@ async function main(): Promise<number> {
       command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
       revision: await revision(),
       machine,
-      reps: opts.reps,
-      sizeMB: opts.sizeMB,
-      rssSizeMB: opts.rssSizeMB,
-      volumeMB: opts.volumeMB,
-      smallFiles: opts.smallFiles,
-      smallMB: opts.smallMB,
-      freezeMB: opts.freezeMB,
-      freezeFiles: opts.freezeFiles,
+      ...sizesOf(opts),
       durationS: Math.round((Date.now() - started) / 1000),
       loadAverageEnd: Math.round(os.loadavg()[0]! * 100) / 100,
       scenarios: results,

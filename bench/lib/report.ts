@@ -3,21 +3,13 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { table } from '../../src/util/format.js';
 import type { MachineInfo } from './machine.js';
-import type { ResultRow, ScenarioResult } from './scenario.js';
+import type { BenchSizes, ResultRow, ScenarioResult } from './scenario.js';
 
-export interface BenchReport {
+export interface BenchReport extends BenchSizes {
   command: string;
   /** The commit measured; `-dirty` when the work tree had changes. */
   revision: string;
   machine: MachineInfo;
-  reps: number;
-  sizeMB: number;
-  rssSizeMB: number;
-  volumeMB: number;
-  smallFiles: number;
-  smallMB: number;
-  freezeMB: number[];
-  freezeFiles: number;
   durationS: number;
   /** 1-minute load average when the run ended (machine.loadAverage is the start's). */
   loadAverageEnd: number;

@@ -4,11 +4,8 @@ import type { Engine } from '../../test/env/dockerd.js';
 import type { Series } from './stats.js';
 import type { Tsbak } from './tsbak.js';
 
-export interface BenchContext {
-  /** The isolated engine this run started (DOCKER_HOST = engine.host). */
-  engine: Engine;
-  /** Scratch space for this scenario (repositories, archives); on the same disk as the engine. */
-  workDir: string;
+/** The sizes and repetitions a run was asked for: options, context and report alike. */
+export interface BenchSizes {
   /** Timed repetitions per comparison (medians are reported). */
   reps: number;
   /** Size of the big fixture image, MiB. */
@@ -22,6 +19,27 @@ export interface BenchContext {
   /** The freeze scenario: the sizes of its volumes, MiB, and the number of small files in each. */
   freezeMB: number[];
   freezeFiles: number;
+}
+
+/** The sizes of a larger object (options, report), and nothing else. */
+export function sizesOf(o: BenchSizes): BenchSizes {
+  return {
+    reps: o.reps,
+    sizeMB: o.sizeMB,
+    rssSizeMB: o.rssSizeMB,
+    volumeMB: o.volumeMB,
+    smallFiles: o.smallFiles,
+    smallMB: o.smallMB,
+    freezeMB: o.freezeMB,
+    freezeFiles: o.freezeFiles,
+  };
+}
+
+export interface BenchContext extends BenchSizes {
+  /** The isolated engine this run started (DOCKER_HOST = engine.host). */
+  engine: Engine;
+  /** Scratch space for this scenario (repositories, archives); on the same disk as the engine. */
+  workDir: string;
   /** When set, also run tsbak once under `node --cpu-prof` and write the profiles here. */
   profileDir?: string;
   /** Environment for every command: DOCKER_HOST, DOCKER_CONFIG, no TSBAK_* of the caller. */
