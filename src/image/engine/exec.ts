@@ -1,10 +1,9 @@
 import type { EngineClient } from './client.js';
 import { EngineError } from '../../errors.js';
-import { readAll } from '../../util/streams.js';
 
 export interface ExecResult {
   exitCode: number;
-  /** The command's combined output (multiplexed stream decoded), truncated to 64 KiB. */
+  /** The command's combined output (multiplexed stream decoded): its last 64 KiB. */
   output: string;
 }
 
@@ -29,22 +28,62 @@ export async function execInContainer(client: EngineClient, container: string, c
     }, timeoutMs);
   });
   try {
-    const raw = await Promise.race([readAll(res, 64 << 20, 'exec output'), timeout]);
+    const tail = new OutputTail(OUTPUT_LIMIT);
+    const reading = (async () => {
+      for await (const chunk of res) tail.feed(chunk as Buffer);
+    })();
+    await Promise.race([reading, timeout]);
     const inspect = await client.json<{ ExitCode: number | null; Running: boolean }>('GET', `/exec/${created.Id}/json`);
-    return { exitCode: inspect.ExitCode ?? -1, output: demultiplex(raw).slice(0, 64 * 1024) };
+    return { exitCode: inspect.ExitCode ?? -1, output: tail.text() };
   } finally {
     clearTimeout(timer);
   }
 }
 
-/** Decode Docker's multiplexed stdout/stderr framing (8-byte headers) into text. */
-export function demultiplex(raw: Buffer): string {
-  const parts: Buffer[] = [];
-  let offset = 0;
-  while (offset + 8 <= raw.length) {
-    const size = raw.readUInt32BE(offset + 4);
-    parts.push(raw.subarray(offset + 8, offset + 8 + size));
-    offset += 8 + size;
+/** Output kept from a hook: its end, where the error usually is. */
+const OUTPUT_LIMIT = 64 * 1024;
+
+/**
+ * Decodes Docker's multiplexed stdout/stderr framing (8-byte headers) as it
+ * streams, keeping only the last `limit` bytes of payload, so a chatty hook
+ * (a dump written to stdout) costs no memory.
+ */
+export class OutputTail {
+  private pending = Buffer.alloc(0);
+  private frameLeft = 0;
+  private kept: Buffer[] = [];
+  private keptBytes = 0;
+
+  constructor(private readonly limit: number) {}
+
+  feed(chunk: Buffer): void {
+    let data = this.pending.length > 0 ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = Buffer.alloc(0);
+    while (data.length > 0) {
+      if (this.frameLeft === 0) {
+        if (data.length < 8) {
+          this.pending = Buffer.from(data);
+          return;
+        }
+        this.frameLeft = data.readUInt32BE(4);
+        data = data.subarray(8);
+        continue;
+      }
+      const n = Math.min(this.frameLeft, data.length);
+      this.keep(Buffer.from(data.subarray(0, n)));
+      this.frameLeft -= n;
+      data = data.subarray(n);
+    }
   }
-  return Buffer.concat(parts).toString('utf8');
+
+  private keep(part: Buffer): void {
+    this.kept.push(part);
+    this.keptBytes += part.length;
+    while (this.keptBytes - (this.kept[0]?.length ?? 0) >= this.limit) this.keptBytes -= (this.kept.shift() as Buffer).length;
+  }
+
+  text(): string {
+    const all = Buffer.concat(this.kept);
+    return all.subarray(Math.max(0, all.length - this.limit)).toString('utf8');
+  }
 }
