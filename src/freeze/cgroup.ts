@@ -11,6 +11,7 @@ import { existsSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../errors.js';
 import { CgroupError } from './errors.js';
+import { parseMountinfo as parseMountEntries } from '../sys/mountinfo.js';
 
 export type FreezerVersion = 'v1' | 'v2';
 
@@ -37,36 +38,16 @@ export interface ProcessCgroups {
   v1Dir: string | undefined;
 }
 
-/** The file a freeze writes to, and what it writes. */
-export function freezeFile(version: FreezerVersion, dir: string): string {
-  return path.join(dir, version === 'v2' ? 'cgroup.freeze' : 'freezer.state');
-}
-
-/** mountinfo escapes space, tab, newline and backslash as \ooo. */
-function unescapeMountField(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-}
-
 /** The cgroup mounts listed in a mountinfo text (proc(5)). */
 export function parseMountinfo(text: string): CgroupMount[] {
   const mounts: CgroupMount[] = [];
-  for (const line of text.split('\n')) {
-    if (!line) continue;
-    const sep = line.indexOf(' - ');
-    if (sep < 0) continue;
-    const left = line.slice(0, sep).split(' ');
-    const right = line.slice(sep + 3).split(' ');
-    const root = left[3];
-    const mountPoint = left[4];
-    const fstype = right[0];
-    const superOptions = right[2] ?? '';
-    if (root === undefined || mountPoint === undefined) continue;
-    if (fstype === 'cgroup2') {
-      mounts.push({ version: 'v2', mountPoint: unescapeMountField(mountPoint), root: unescapeMountField(root), controllers: [] });
-    } else if (fstype === 'cgroup') {
+  for (const m of parseMountEntries(text)) {
+    if (m.fstype === 'cgroup2') {
+      mounts.push({ version: 'v2', mountPoint: m.mountPoint, root: m.root, controllers: [] });
+    } else if (m.fstype === 'cgroup') {
       const known = new Set(['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'xattr', 'noprefix']);
-      const controllers = superOptions.split(',').filter((o) => o && !known.has(o) && !o.startsWith('release_agent='));
-      mounts.push({ version: 'v1', mountPoint: unescapeMountField(mountPoint), root: unescapeMountField(root), controllers });
+      const controllers = m.superOptions.split(',').filter((o) => o && !known.has(o) && !o.startsWith('release_agent='));
+      mounts.push({ version: 'v1', mountPoint: m.mountPoint, root: m.root, controllers });
     }
   }
   return mounts;

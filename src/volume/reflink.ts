@@ -5,30 +5,12 @@
  * the clone at leisure. Only filesystems with reflinks (XFS reflink=1, btrfs)
  * take this path; everything else uses pre-copy.
  */
-import { closeSync, constants as fsc, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { closeSync, constants as fsc, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, rmSync, symlinkSync, linkSync, chmodSync, lchownSync, writeFileSync, type BigIntStats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ficlone, llistxattr, lgetxattr, lsetxattr, mknod, utimensat, devMajor, devMinor } from '../sys/libc.js';
 import { errorMessage } from '../errors.js';
-
-interface MountEntry {
-  major: number;
-  minor: number;
-  root: string;
-  mountPoint: string;
-}
-
-function mountTable(): MountEntry[] {
-  const out: MountEntry[] = [];
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    const [major, minor] = (f[2] ?? '').split(':').map(Number);
-    if (f[3] === undefined || f[4] === undefined || major === undefined || minor === undefined) continue;
-    const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-    out.push({ major, minor, root: unescape(f[3]), mountPoint: unescape(f[4]) });
-  }
-  return out;
-}
+import { readMountinfo } from '../sys/mountinfo.js';
 
 /**
  * A directory on the same filesystem as `dir` where a scratch clone can live,
@@ -41,7 +23,7 @@ export function scratchParentFor(dir: string): string | undefined {
   if (parent !== dir && lstatSync(parent).dev === dev) return parent;
   const major = devMajor(dev);
   const minor = devMinor(dev);
-  const candidates = mountTable().filter((m) => m.major === major && m.minor === minor && m.root === '/');
+  const candidates = readMountinfo().filter((m) => m.major === major && m.minor === minor && m.root === '/');
   for (const m of candidates) {
     try {
       if (lstatSync(m.mountPoint).dev === dev) return m.mountPoint;
