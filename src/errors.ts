@@ -1,7 +1,8 @@
 /**
  * Typed errors. Every error a user can see carries a message that names the
  * thing that failed and, where there is one, the fix. The exit code follows the
- * command contract: 1 failed, 2 usage, 3 partial, 11 repository locked.
+ * command contract: 1 failed, 2 usage, 3 partial (11, repository locked, is reserved
+ * for the lock that prune will take; no command raises it yet).
  */
 export class TsbakError extends Error {
   readonly exitCode: number;
@@ -39,13 +40,6 @@ export class EngineError extends TsbakError {
 
 /** The repository is missing, of an unknown version, or unreadable. */
 export class RepositoryError extends TsbakError {}
-
-/** Another process holds a conflicting lock: exit 11. */
-export class RepositoryLockedError extends TsbakError {
-  constructor(message: string) {
-    super(message, { exitCode: 11 });
-  }
-}
 
 /** Some items failed and the rest are safe: exit 3. */
 export class PartialFailureError extends TsbakError {

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { decompress as zstdDecompress } from 'zstd-napi';
 import type { Backend } from './backend/backend.js';
 import type { BlobEntry, BlobIndex, BlobKind } from './blob-index.js';
 import { keys } from './format.js';
 import { readPackedBlob } from './packs.js';
 import { DigestCounter, sha256, type Digest } from '../util/digest.js';
-import { decompressor, detectCompression, zstdCompressor, ZSTD_LEVEL, type Compression } from '../util/compression.js';
+import { decompressor, detectCompression, zstdCompressor, type Compression } from '../util/compression.js';
 import { peek, rebuffer, tap } from '../util/streams.js';
 import { progress } from '../util/progress.js';
 import { CorruptDataError } from '../errors.js';
@@ -140,16 +140,6 @@ export class BlobStore implements BlobSink, BlobSource {
     }
     await this.backend.writeFile(keys.blob(staged.digest), staged.path);
     this.index.add({ digest: staged.digest, size: staged.size, stored: staged.storedSize, kind });
-  }
-
-  /** Store a small blob held in memory (configs, manifests). */
-  async putBuffer(data: Buffer, kind: BlobKind): Promise<Digest> {
-    const digest = sha256(data);
-    if (this.index.has(digest)) return digest;
-    const stored = zstdCompress(data, { compressionLevel: ZSTD_LEVEL, checksumFlag: true });
-    await this.backend.writeBuffer(keys.blob(digest), stored);
-    this.index.add({ digest, size: data.length, stored: stored.length, kind });
-    return digest;
   }
 
   /** The blob's content, verified against its digest as it streams (the stream errors at the end on mismatch). */

@@ -47,7 +47,8 @@ export function selectForRestore(
     if (!found) throw new NotFoundError(`container ${ref} is not in snapshot ${label}; see \`tsbak show ${label}\``);
     return found;
   });
-  const images = new Set(selectImages(snapshot.images, args.images, label).filter(() => args.images.length > 0));
+  // selectImages with no filter means every image; here it means none but the containers' own.
+  const images = new Set(args.images.length > 0 ? selectImages(snapshot.images, args.images, label) : []);
   for (const c of containers) {
     const img = snapshot.images.find((i) => i.config === c.imageId || i.names.some((n) => canonicalName(n) === canonicalName(c.image)));
     if (img) images.add(img);
