@@ -64,6 +64,16 @@ export class EngineClient {
     return JSON.parse(body.toString('utf8')) as T;
   }
 
+  /** GET an object's JSON; a 404 becomes a NotFoundError naming it (`image app:1`). */
+  async inspect<T>(path: string, what: string): Promise<T> {
+    try {
+      return await this.json<T>('GET', path);
+    } catch (err) {
+      if (isNotFound(err)) throw new NotFoundError(`${what} does not exist in the engine at ${this.host}`);
+      throw err;
+    }
+  }
+
   private raw(method: string, path: string, params: RequestParams): Promise<IncomingMessage> {
     const search = new URLSearchParams();
     for (const [key, value] of Object.entries(params.query ?? {})) {

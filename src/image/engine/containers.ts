@@ -1,6 +1,5 @@
-import { EngineClient, isNotFound, unlessNotFound } from './client.js';
+import { EngineClient, unlessNotFound } from './client.js';
 import type { ContainerInspect } from '../../container/capture.js';
-import { NotFoundError } from '../../errors.js';
 
 export interface ContainerSummary {
   Id: string;
@@ -21,12 +20,7 @@ export class EngineContainers {
   }
 
   async inspect(ref: string): Promise<ContainerInspect> {
-    try {
-      return await this.client.json<ContainerInspect>('GET', `/containers/${encodeURIComponent(ref)}/json`);
-    } catch (err) {
-      if (isNotFound(err)) throw new NotFoundError(`container ${ref} does not exist in the engine at ${this.client.host}`);
-      throw err;
-    }
+    return this.client.inspect<ContainerInspect>(`/containers/${encodeURIComponent(ref)}/json`, `container ${ref}`);
   }
 
   async exists(ref: string): Promise<ContainerInspect | undefined> {

@@ -1,6 +1,5 @@
 import type { Readable } from 'node:stream';
-import { EngineClient, isNotFound, unlessNotFound } from './client.js';
-import { NotFoundError } from '../../errors.js';
+import { EngineClient, unlessNotFound } from './client.js';
 
 export interface EngineImageSummary {
   Id: string;
@@ -28,12 +27,7 @@ export class EngineImages {
   }
 
   async inspect(ref: string): Promise<EngineImageInspect> {
-    try {
-      return await this.client.json<EngineImageInspect>('GET', `/images/${encodeURIComponent(ref)}/json`);
-    } catch (err) {
-      if (isNotFound(err)) throw new NotFoundError(`image ${ref} does not exist in the engine at ${this.client.host}`);
-      throw err;
-    }
+    return this.client.inspect<EngineImageInspect>(`/images/${encodeURIComponent(ref)}/json`, `image ${ref}`);
   }
 
   /** `docker save` of several images in one tar stream (shared layers appear once). */

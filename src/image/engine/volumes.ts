@@ -1,5 +1,4 @@
-import { EngineClient, isNotFound, unlessNotFound } from './client.js';
-import { NotFoundError } from '../../errors.js';
+import { EngineClient, unlessNotFound } from './client.js';
 
 export interface VolumeInspect {
   Name: string;
@@ -21,12 +20,7 @@ export class EngineVolumes {
   }
 
   async inspect(name: string): Promise<VolumeInspect> {
-    try {
-      return await this.client.json<VolumeInspect>('GET', `/volumes/${encodeURIComponent(name)}`);
-    } catch (err) {
-      if (isNotFound(err)) throw new NotFoundError(`volume ${name} does not exist in the engine at ${this.client.host}`);
-      throw err;
-    }
+    return this.client.inspect<VolumeInspect>(`/volumes/${encodeURIComponent(name)}`, `volume ${name}`);
   }
 
   async find(name: string): Promise<VolumeInspect | undefined> {
