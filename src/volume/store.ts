@@ -7,7 +7,7 @@ import { compress as zstdCompress } from 'zstd-napi';
 import type { Backend } from '../repo/backend/backend.js';
 import type { BlobIndex } from '../repo/blob-index.js';
 import { BlobStore } from '../repo/blob-store.js';
-import { PackWriter, readPackedBlob } from '../repo/packs.js';
+import { PackWriter } from '../repo/packs.js';
 import type { Repository } from '../repo/repository.js';
 import { sha256, type Digest } from '../util/digest.js';
 import { ZSTD_LEVEL } from '../util/compression.js';
@@ -41,6 +41,8 @@ export interface VolumeStoreStats {
 
 export class VolumeStore implements BlobReader {
   private readonly packs: PackWriter;
+  /** Reads packed and loose blobs alike, verified. */
+  private readonly reader: BlobStore;
   private readonly pool: CompressPool;
   private readonly inFlight = new Set<Promise<void>>();
   /** Chunks being compressed: has() must see them so a duplicate is not queued twice. */
@@ -53,6 +55,7 @@ export class VolumeStore implements BlobReader {
     readonly index: BlobIndex,
     private readonly options: VolumeStoreOptions = {},
   ) {
+    this.reader = new BlobStore(backend, index);
     this.packs = new PackWriter(backend, index, options.packSize ? { targetSize: options.packSize } : {});
     this.pool = new CompressPool(options.workers, options.level, options.maxInFlight);
   }
@@ -130,10 +133,8 @@ export class VolumeStore implements BlobReader {
 
   /** A blob's content, verified against its digest (packed or loose). */
   async readBlob(digest: Digest): Promise<Buffer> {
-    const entry = this.index.get(digest);
-    if (!entry) throw new CorruptDataError(`blob ${digest} is not in the repository index (an incomplete backup? run \`tsbak check\`)`);
-    if (entry.pack) return readPackedBlob(this.backend, digest, entry.pack);
-    return new BlobStore(this.backend, this.index).readBuffer(digest);
+    if (!this.index.has(digest)) throw new CorruptDataError(`blob ${digest} is not in the repository index (an incomplete backup? run \`tsbak check\`)`);
+    return this.reader.readBuffer(digest);
   }
 
   /**
