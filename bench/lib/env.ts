@@ -1,9 +1,9 @@
 // The benchmark's own environment: one isolated dockerd (test/env's), in a temp dir
 // removed at the end, and the tools the scenarios compare against.
-import { accessSync, constants, mkdtempSync, promises as fsp, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, promises as fsp, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startDockerd, stopEngine, type Engine } from '../../test/env/dockerd.js';
-import { DOCKER_CLI, ensurePackages } from '../../test/env/install.js';
+import { DOCKER_CLI, ensurePackages, executable } from '../../test/env/install.js';
 import { isAlive, once, removeTree, run } from '../../test/env/util.js';
 import { GNU_TIME } from './measure.js';
 
@@ -20,14 +20,6 @@ export interface BenchEnv {
   stop(): Promise<void>;
 }
 
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** GNU time measures peak RSS; Debian's `time` package, installed when missing (as root). */
 async function ensureGnuTime(log: (line: string) => void): Promise<void> {

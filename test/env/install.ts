@@ -56,7 +56,7 @@ export interface PackageReport {
   notice?: string;
 }
 
-function executable(path: string): boolean {
+export function executable(path: string): boolean {
   try {
     accessSync(path, constants.X_OK);
     return true;
