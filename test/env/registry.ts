@@ -8,6 +8,8 @@ import { freePort, httpStatus, isAlive, once, removeTree, signal, tailFile, wait
 
 export interface RegistryOptions {
   htpasswd?: { user: string; password: string };
+  /** Bearer-token auth against a token service (the distribution registry's `auth.token`). */
+  token?: { realm: string; service: string; issuer: string; rootCertBundle: string };
 }
 
 export interface Registry {
@@ -22,7 +24,7 @@ export interface Registry {
 
 const START_TIMEOUT_MS = 30_000;
 
-function configYaml(dir: string, port: number, htpasswdFile?: string): string {
+function configYaml(dir: string, port: number, htpasswdFile?: string, token?: RegistryOptions['token']): string {
   const lines = [
     'version: 0.1',
     'log:',
@@ -43,6 +45,8 @@ function configYaml(dir: string, port: number, htpasswdFile?: string): string {
   ];
   if (htpasswdFile) {
     lines.push('auth:', '  htpasswd:', '    realm: tsbak-test', `    path: ${htpasswdFile}`);
+  } else if (token) {
+    lines.push('auth:', '  token:', `    realm: ${token.realm}`, `    service: ${token.service}`, `    issuer: ${token.issuer}`, `    rootcertbundle: ${token.rootCertBundle}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -87,14 +91,14 @@ export async function startRegistry(baseDir: string, opts: RegistryOptions = {})
     writeFileSync(htpasswdFile, `${opts.htpasswd.user}:${bcrypt.hashSync(opts.htpasswd.password, 10)}\n`);
   }
   const logFile = path.join(dir, 'registry.log');
-  const wanted = opts.htpasswd ? 401 : 200;
+  const wanted = opts.htpasswd || opts.token ? 401 : 200;
 
   // The port can be taken between freePort() and the registry's bind: then try another.
   let lastError: unknown;
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const configFile = path.join(dir, 'config.yml');
-    writeFileSync(configFile, configYaml(dir, port, htpasswdFile));
+    writeFileSync(configFile, configYaml(dir, port, htpasswdFile, opts.token));
     const proc = launch(dir, configFile, logFile);
     const url = `http://127.0.0.1:${port}`;
     try {

@@ -3,15 +3,15 @@
 // htpasswd and token auth, pull → push keeps a foreign manifest digest, clear errors.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createPrivateKey, randomBytes, sign, X509Certificate } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { authRegistry, dockerCli, fixtures, integrationSkip, registry, tmpDir } from '../helpers.js';
 import { newRepo, tsbakJson } from './support.js';
-import { REGISTRY } from '../env/install.js';
-import { freePort, httpStatus, waitUntil } from '../env/util.js';
+import { freePort } from '../env/util.js';
+import { startRegistry } from '../env/registry.js';
 import { openBackend } from '../../src/repo/locate.js';
 import { Repository } from '../../src/repo/repository.js';
 import type { StoredSnapshot } from '../../src/repo/snapshot.js';
@@ -401,44 +401,20 @@ async function startTokenRegistry(user: string, password: string): Promise<Token
   const tokenPort = await freePort();
   await new Promise<void>((resolve) => server.listen(tokenPort, '127.0.0.1', resolve));
 
-  const port = await freePort();
-  const config = [
-    'version: 0.1',
-    'log:',
-    '  level: warn',
-    '  accesslog:',
-    '    disabled: true',
-    'storage:',
-    '  filesystem:',
-    `    rootdirectory: ${dir}/storage`,
-    'http:',
-    `  addr: 127.0.0.1:${port}`,
-    `  secret: tsbak-token-${port}`,
-    'auth:',
-    '  token:',
-    `    realm: http://127.0.0.1:${tokenPort}/token`,
-    '    service: tsbak-registry',
-    '    issuer: tsbak-issuer',
-    `    rootcertbundle: ${dir}/cert.pem`,
-  ].join('\n');
-  writeFileSync(join(dir, 'config.yml'), `${config}\n`);
-  const child = spawn(REGISTRY, ['serve', join(dir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  const stop = async () => {
-    child.kill('SIGTERM');
-    await new Promise((r) => server.close(r));
-  };
+  let reg;
   try {
-    await waitUntil(`token registry on port ${port}`, async () => (await httpStatus({ url: `http://127.0.0.1:${port}/v2/` })) === 401, {
-      timeoutMs: 30_000,
-      failed: () => (child.exitCode !== null ? `exited ${child.exitCode}: ${stderr}` : undefined),
+    reg = await startRegistry(dir, {
+      token: { realm: `http://127.0.0.1:${tokenPort}/token`, service: 'tsbak-registry', issuer: 'tsbak-issuer', rootCertBundle: join(dir, 'cert.pem') },
     });
   } catch (e) {
-    await stop();
+    await new Promise((r) => server.close(r));
     throw e;
   }
-  return { hostPort: `127.0.0.1:${port}`, tokenRequests, denied, stop };
+  const stop = async () => {
+    await reg.stop();
+    await new Promise((r) => server.close(r));
+  };
+  return { hostPort: reg.hostPort, tokenRequests, denied, stop };
 }
 
 let tokenRegistry: TokenRegistry | undefined;
