@@ -437,7 +437,7 @@ export function openInRoot(root: string | number, relPath: string, flags: number
  * files larger than `limit` bytes (default 16 MiB).
  */
 export function readFileInRoot(root: string | number, relPath: string, limit = 16 << 20): Buffer {
-  const fd = openInRoot(root, relPath, O_RDONLY | O_NONBLOCK | O_NOFOLLOW);
+  const fd = openInRoot(root, relPath, O_RDONLY | O_NONBLOCK);
   try {
     const st = statx(fd, '', AT_EMPTY_PATH);
     if (st.type !== S_IFREG) {

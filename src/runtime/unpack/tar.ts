@@ -125,6 +125,21 @@ function checksumOk(h: Buffer, offset: number): boolean {
   return stored === unsigned || stored === signed;
 }
 
+const MAGICS: [string, number[]][] = [
+  ['gzip', [0x1f, 0x8b]],
+  ['zstd', [0x28, 0xb5, 0x2f, 0xfd]],
+  ['xz', [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
+  ['bzip2', [0x42, 0x5a, 0x68]],
+];
+
+function refuseCompressed(head: Buffer): void {
+  for (const [name, magic] of MAGICS) {
+    if (head.length >= magic.length && magic.every((b, i) => head[i] === b)) {
+      throw new LayerFormatError(`the layer is not a tar archive but ${name}-compressed data; decompress it first`);
+    }
+  }
+}
+
 function padOf(size: number): number {
   return (BLOCK - (size % BLOCK)) % BLOCK;
 }
@@ -340,6 +355,7 @@ export async function readTar(source: AsyncIterable<Uint8Array>, handler: TarHan
 
   for await (const input of source) {
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+    if (pos === 0 && chunk.length > 0) refuseCompressed(chunk);
     let off = 0;
     const len = chunk.length;
     while (off < len) {
