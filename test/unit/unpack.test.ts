@@ -50,7 +50,7 @@ describe('OCI layer semantics', { skip }, () => {
       { name: 'usr/bin/empty', content: '', mode: 0o600, uid: 65534, gid: 65534 },
       { name: 'usr/bin/rel', type: 'symlink', linkname: 'suid', uid: 5, gid: 6, mtime: T0 },
       { name: 'usr/bin/abs', type: 'symlink', linkname: '/usr/bin/suid' },
-      { name: 'usr/bin/hard', type: 'link', linkname: 'usr/bin/suid' },
+      { name: 'usr/bin/hard', type: 'link', linkname: 'usr/bin/suid', mode: 0o4755, uid: 1000, gid: 1000, mtime: T1 }, // as writers do: the target's metadata
       { name: 'tmp/', type: 'directory', mode: 0o1777, mtime: T0 },
       { name: 'tmp/fifo', type: 'fifo', mode: 0o640, uid: 3, gid: 4, mtime: T1 },
       { name: './etc/', type: 'directory', mode: 0o755, mtime: T0 },
@@ -261,6 +261,14 @@ describe('OCI layer semantics', { skip }, () => {
       assert.match(err.message, /^layer 3 of test:1: entry "dangling": .*"missing\/file", which is not in the root filesystem/);
       return true;
     });
+  });
+
+  test('a hard link\'s header owner, mode and times go on the shared inode (as Docker applies them)', async () => {
+    const root = freshRoot();
+    await apply(root, [{ name: 'f', content: 'x', mode: 0o600, uid: 1, gid: 1, mtime: T0 }]);
+    await apply(root, [{ name: 'g', type: 'link', linkname: 'f', mode: 0o4750, uid: 2, gid: 3, mtime: T1 }]);
+    const st = lstatSync(path.join(root, 'f'));
+    assert.deepEqual([st.mode & 0o7777, st.uid, st.gid, st.mtimeMs, st.nlink], [0o4750, 2, 3, T1.getTime(), 2]);
   });
 
   test('device nodes are not created: each is a warning naming it', async () => {

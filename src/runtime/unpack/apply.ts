@@ -3,8 +3,9 @@
  * with the OCI image-spec layer semantics, treating every layer as hostile.
  *
  * What is created: regular files, directories, symlinks, hard links (to
- * something already in the rootfs: earlier in this layer or in a lower one)
- * and fifos, with the tar's numeric owner (when running as root), mode
+ * something already in the rootfs: earlier in this layer or in a lower one;
+ * the link's header owner, mode, xattrs and times go on the shared inode, as
+ * Docker and containerd do) and fifos, with the tar's numeric owner (when running as root), mode
  * (setuid/setgid/sticky included, set after the chown that would clear them),
  * extended attributes (`SCHILY.xattr.*`, `security.capability` included, set
  * after chown and data, which clear it) and times (a directory's after its
@@ -411,6 +412,15 @@ class LayerApplier implements TarHandler {
     if (r < 0) throw new SysError('linkat', -r, { path: displayName(path) });
     this.mine.add(parent.key + base);
     this.dirTimes.delete(path);
+    // As Docker and containerd do: the link's header metadata goes on the (shared) inode.
+    // Writers give it the target's own, so this changes nothing on well-formed layers.
+    const st = statx(parent.fd, name, AT_SYMLINK_NOFOLLOW);
+    if (this.owners && (st.uid !== e.uid || st.gid !== e.gid)) fchownat(parent.fd, name, e.uid, e.gid, AT_SYMLINK_NOFOLLOW);
+    if (st.type !== S_IFLNK) {
+      if (st.mode !== e.mode || (this.owners && (st.uid !== e.uid || st.gid !== e.gid))) fchmodat(parent.fd, name, e.mode);
+      if (e.xattrs) for (const [xname, value] of e.xattrs) this.xattr(xname, () => lsetxattrAt(parent.fd, base, cPath(xname), value));
+      utimensat(parent.fd, name, this.timesOf(e), AT_SYMLINK_NOFOLLOW);
+    }
     this.stats.hardlinks++;
   }
 
