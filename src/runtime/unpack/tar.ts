@@ -115,14 +115,15 @@ function num(buf: Buffer, start: number, len: number, what: string, offset: numb
 
 function checksumOk(h: Buffer, offset: number): boolean {
   const stored = num(h, 148, 8, 'checksum', offset);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const c = i >= 148 && i < 156 ? 0x20 : (h[i] as number);
-    unsigned += c;
-    signed += c > 127 ? c - 256 : c;
-  }
-  return stored === unsigned || stored === signed;
+  // the checksum field itself counts as eight spaces
+  let unsigned = 8 * 0x20;
+  for (let i = 0; i < 148; i++) unsigned += h[i] as number;
+  for (let i = 156; i < BLOCK; i++) unsigned += h[i] as number;
+  if (stored === unsigned) return true;
+  // some old writers summed signed chars
+  let signed = unsigned;
+  for (let i = 0; i < BLOCK; i++) if ((i < 148 || i >= 156) && (h[i] as number) > 127) signed -= 256;
+  return stored === signed;
 }
 
 const MAGICS: [string, number[]][] = [
@@ -268,6 +269,7 @@ export async function readTar(source: AsyncIterable<Uint8Array>, handler: TarHan
     }
     if (zeroBlocks > 0) throw new LayerFormatError(`a lone zero block precedes the tar header at offset ${headerOffset}; the layer is corrupt`);
     if (!checksumOk(h, headerOffset)) {
+      if (headerOffset === 0) refuseCompressed(h);
       throw new LayerFormatError(
         headerOffset === 0 ? 'the layer is not a tar archive (no valid tar header at its start; is it still compressed?)' : `bad tar header checksum at offset ${headerOffset}; the layer is corrupt or truncated`,
       );
@@ -355,7 +357,6 @@ export async function readTar(source: AsyncIterable<Uint8Array>, handler: TarHan
 
   for await (const input of source) {
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-    if (pos === 0 && chunk.length > 0) refuseCompressed(chunk);
     let off = 0;
     const len = chunk.length;
     while (off < len) {
@@ -417,6 +418,10 @@ export async function readTar(source: AsyncIterable<Uint8Array>, handler: TarHan
       }
     }
     pos += len;
+  }
+  if (pos === headerFill && headerFill > 0) {
+    refuseCompressed(header.subarray(0, headerFill));
+    throw new LayerFormatError(`the layer is not a tar archive (it is only ${pos} bytes)`);
   }
   if (state === State.Data || state === State.Meta || state === State.Skip || headerFill !== 0) {
     throw new LayerFormatError(`the layer ends in the middle of a tar entry (after ${pos} bytes); it is truncated`);
