@@ -74,6 +74,7 @@ struct mount_spec {
     size_t noptions;
 };
 struct rlimit_spec {
+    const char *name; /* RLIMIT_NOFILE */
     int resource;
     uint64_t soft, hard;
 };

@@ -262,7 +262,9 @@ int cmd_exec(int argc, char **argv) {
     while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (used > 1) {
-        fprintf(stderr, PROG ": %s\n", msg + 1);
+        /* 125: could not enter (the wrapper reads "exec: "); 126/127: CMD itself, named in the message */
+        if ((unsigned char)msg[0] == 125) fprintf(stderr, PROG ": exec: %s\n", msg + 1);
+        else fprintf(stderr, PROG ": %s\n", msg + 1);
         return (unsigned char)msg[0];
     }
     if (WIFEXITED(status)) return WEXITSTATUS(status);

@@ -142,6 +142,7 @@ static int load_process(const struct json *proc, struct runtime_spec *spec) {
                 if (strcmp(table[t].name, type) == 0) found = table[t].resource;
             if (found < 0) return fail("config.json: process.rlimits: unknown limit %s", type);
             spec->rlimits[i].resource = found;
+            spec->rlimits[i].name = type;
             if (get_uint(json_get(rl->items[i], "soft"), "process.rlimits[].soft", UINT64_MAX, &spec->rlimits[i].soft) < 0 ||
                 get_uint(json_get(rl->items[i], "hard"), "process.rlimits[].hard", UINT64_MAX, &spec->rlimits[i].hard) < 0)
                 return -1;

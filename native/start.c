@@ -91,7 +91,9 @@ static int setup_container(const struct init_context *c) {
     if (spec->hostname && sethostname(spec->hostname, strlen(spec->hostname)) < 0) return fail_errno("sethostname %s", spec->hostname);
     for (size_t i = 0; i < spec->nrlimits; i++) {
         struct rlimit rl = {spec->rlimits[i].soft, spec->rlimits[i].hard};
-        if (setrlimit(spec->rlimits[i].resource, &rl) < 0) return fail_errno("setrlimit");
+        if (setrlimit(spec->rlimits[i].resource, &rl) < 0)
+            return fail_errno("process.rlimits: cannot set %s to soft %llu, hard %llu (raising a hard limit needs CAP_SYS_RESOURCE)",
+                              spec->rlimits[i].name, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
     }
     if (cloexec_from(3) < 0) return -1;
     if (apply_identity(&spec->caps, &spec->user) < 0) return -1;

@@ -76,8 +76,12 @@ export const DEFAULT_DEVICE_RULES: readonly OciDeviceRule[] = [
   rwm('c', 10, 200), // /dev/net/tun
 ];
 
-/** As containerd-shim gives Docker's containers on Debian (LimitNOFILE=infinity). */
-export const DEFAULT_RLIMITS: readonly OciRlimit[] = [{ type: 'RLIMIT_NOFILE', soft: 1048576, hard: 1048576 }];
+/**
+ * None, as in Docker's default spec: the container inherits the limits of the
+ * process that starts it (containerd's under Docker, tsbak's here). Raising a
+ * hard limit needs CAP_SYS_RESOURCE, which not every root has (some sandboxes drop it).
+ */
+export const DEFAULT_RLIMITS: readonly OciRlimit[] = [];
 
 /** Docker's --tmpfs defaults; the mount's own options come after and win (`exec` undoes `noexec`). */
 export const TMPFS_DEFAULT_OPTIONS: readonly string[] = ['nosuid', 'nodev', 'noexec'];
