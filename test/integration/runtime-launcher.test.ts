@@ -412,23 +412,28 @@ describe('cgroups', { skip }, () => {
     const count = path.join(rootfs, 'tmp', 'count');
     await waitFor('the counter runs', () => existsSync(count));
 
-    const stops = async (freeze: () => void, thaw: () => void) => {
+    const stops = async (freeze: () => void, frozen: () => boolean, thaw: () => void) => {
       freeze();
-      await sleep(100);
+      await waitFor('the kernel reports the cgroup frozen', frozen);
       const a = await counter(count);
       await sleep(300);
       assert.equal(await counter(count), a, 'frozen: the counter stands still');
       thaw();
-      await sleep(300);
-      assert.ok((await counter(count)) > a, 'thawed: the counter moves again');
+      const t0 = Date.now();
+      while ((await counter(count)) <= a) {
+        if (Date.now() - t0 > 5000) assert.fail('thawed: the counter does not move again');
+        await sleep(20);
+      }
     };
     await stops(
       () => writeFileSync(path.join(v1, 'freezer.state'), 'FROZEN'),
+      () => cgroupFile(v1, 'freezer.state').trim() === 'FROZEN',
       () => writeFileSync(path.join(v1, 'freezer.state'), 'THAWED'),
     );
     await waitFor('v1 thawed', () => cgroupFile(v1, 'freezer.state').trim() === 'THAWED');
     await stops(
       () => writeFileSync(path.join(v2, 'cgroup.freeze'), '1'),
+      () => /^frozen 1$/m.test(cgroupFile(v2, 'cgroup.events')),
       () => writeFileSync(path.join(v2, 'cgroup.freeze'), '0'),
     );
 
