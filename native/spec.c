@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,16 +54,31 @@ static int get_string_array(const struct json *v, const char *field, char ***out
     return 0;
 }
 
+/* 2^64 and 2^63 as doubles: a JSON number at or past them does not fit. */
+#define TWO_64 18446744073709551616.0
+#define TWO_63 9223372036854775808.0
+
 static int get_uint(const struct json *v, const char *field, uint64_t max, uint64_t *out) {
-    if (!v || v->type != JSON_NUMBER || v->number < 0 || v->number != (double)(uint64_t)v->number || v->number > (double)max)
-        return type_error(field, "a non-negative integer");
-    *out = (uint64_t)v->number;
+    if (!v || v->type != JSON_NUMBER || !isfinite(v->number) || v->number < 0) return type_error(field, "a non-negative integer");
+    if (v->number >= TWO_64) {
+        /* 18446744073709551615 (RLIM_INFINITY) reads as 2^64 in a double */
+        if (max != UINT64_MAX || v->number > TWO_64) return fail("config.json: %s is too large", field);
+        *out = UINT64_MAX;
+        return 0;
+    }
+    uint64_t n = (uint64_t)v->number;
+    if ((double)n != v->number) return type_error(field, "a non-negative integer");
+    if (n > max) return fail("config.json: %s is too large (at most %llu)", field, (unsigned long long)max);
+    *out = n;
     return 0;
 }
 
 static int get_int(const struct json *v, const char *field, int64_t *out) {
-    if (!v || v->type != JSON_NUMBER || v->number != (double)(int64_t)v->number) return type_error(field, "an integer");
-    *out = (int64_t)v->number;
+    if (!v || v->type != JSON_NUMBER || !isfinite(v->number) || v->number >= TWO_63 || v->number < -TWO_63)
+        return type_error(field, "an integer");
+    int64_t n = (int64_t)v->number;
+    if ((double)n != v->number) return type_error(field, "an integer");
+    *out = n;
     return 0;
 }
 

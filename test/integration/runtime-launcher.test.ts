@@ -472,6 +472,43 @@ describe('logs', { skip }, () => {
   });
 });
 
+describe('config.json as the launcher reads it', { skip }, () => {
+  async function startWithConfig(id: string, edit: (text: string) => string): Promise<string> {
+    const { dir } = await makeBundle(id, { args: ['sh', '-c', 'echo "$GREETING"'] });
+    const file = path.join(dir, 'config.json');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    const stateDir = path.join(work, 'state', id);
+    started.push(stateDir);
+    await startContainer({ bundle: dir, stateDir, id });
+    await waitExited(stateDir);
+    return stdoutOf(stateDir);
+  }
+
+  test('\\u escapes (surrogate pairs too) decode to UTF-8 and come back out of the log intact', async () => {
+    const out = await startWithConfig(nextId('unicode'), (text) => {
+      const spec = JSON.parse(text) as OciSpec;
+      spec.process.env.push('GREETING=PLACEHOLDER');
+      return JSON.stringify(spec).replace('PLACEHOLDER', 'caf\\u00e9 \\ud83d\\ude00 \\"q\\" \\\\ \\/');
+    });
+    assert.equal(out, 'café 😀 "q" \\ /\n');
+  });
+
+  test('malformed or unsupported documents are refused with the reason', async () => {
+    const cases: [string, (t: string) => string, RegExp][] = [
+      ['trunc', (t) => t.slice(0, t.length - 3), /config\.json: .* at byte \d+/],
+      ['badesc', (t) => t.replace('"HOSTNAME=', '"\\x'), /config\.json: bad escape in string at byte/],
+      ['tty', (t) => t.replace('"terminal": false', '"terminal": true'), /process\.terminal is true, but the built-in runtime has no TTY support/],
+      ['seccomp', (t) => t.replace('"linux": {', '"linux": { "seccomp": {"defaultAction": "SCMP_ACT_ALLOW"},'), /does not apply seccomp filters/],
+      ['nsjoin', (t) => t.replace('{ "type": "ipc" }', '{ "type": "ipc", "path": "/proc/1/ns/ipc" }').replace('{\n        "type": "ipc"\n      }', '{ "type": "ipc", "path": "/proc/1/ns/ipc" }'), /joining an existing ipc namespace/],
+      ['cgdots', (t) => t.replace(/"cgroupsPath": "[^"]*"/, '"cgroupsPath": "/tsbak/../../escape"'), /linux\.cgroupsPath .* must be a plain path/],
+      ['cap', (t) => t.replace('"CAP_KILL"', '"CAP_NOPE"'), /unknown capability CAP_NOPE/],
+    ];
+    for (const [label, edit, want] of cases) {
+      await assert.rejects(startWithConfig(nextId(label), edit), (e: unknown) => e instanceof ContainerStartError && want.test(e.message), label);
+    }
+  });
+});
+
 describe('exec', { skip }, () => {
   let stateDir = '';
   before(async () => {
