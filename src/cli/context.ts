@@ -1,4 +1,4 @@
-import type { EngineClient } from '../image/engine/client.js';
+import type { EngineClient } from '../runtime/docker/client.js';
 import type { Repository } from '../repo/repository.js';
 import { Output } from './output.js';
 
@@ -29,6 +29,6 @@ export async function openRepository(argv: GlobalArgs, options: { createNamed?: 
 }
 
 export async function engineClient(): Promise<EngineClient> {
-  const { EngineClient } = await import('../image/engine/client.js');
+  const { EngineClient } = await import('../runtime/docker/client.js');
   return new EngineClient();
 }

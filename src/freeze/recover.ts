@@ -11,7 +11,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, isErrno } from '../errors.js';
-import { EngineClient, isNotFound } from '../image/engine/client.js';
+import { EngineClient, isNotFound } from '../runtime/docker/client.js';
 import { containerIdOfCgroup, findCgroups, freezerMounts, type FreezerVersion } from './cgroup.js';
 import { controlFile, freezerState, requestThaw, selfFrozen } from './control.js';
 import { FreezeError } from './errors.js';

@@ -43,7 +43,23 @@ export interface DistributionRecord {
 export interface ImageConfig {
   architecture?: string;
   os?: string;
+  variant?: string;
   rootfs?: { type?: string; diff_ids?: string[] };
+  /** What a container of the image runs by default (OCI image-spec `config`). */
+  config?: ImageRunConfig;
+}
+
+/** The OCI image config's execution parameters (Docker writes the same names). */
+export interface ImageRunConfig {
+  User?: string;
+  Env?: string[] | null;
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  StopSignal?: string;
+  Labels?: Record<string, string> | null;
+  ExposedPorts?: Record<string, unknown> | null;
+  Volumes?: Record<string, unknown> | null;
 }
 
 export const MediaType = {

@@ -1,13 +1,10 @@
 import type { Repository } from '../repo/repository.js';
-import type { EngineClient } from '../image/engine/client.js';
-import { EngineImages } from '../image/engine/images.js';
-import { EngineContainers } from '../image/engine/containers.js';
-import { captureContainer } from '../container/capture.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { ContainerRecord } from '../container/model.js';
-import { backupEngineImages } from './image-backup.js';
+import { volumeMounts } from '../container/model.js';
+import { backupRuntimeImages } from './image-backup.js';
 import { newSnapshot } from './snapshot-doc.js';
 import { TsbakError, UsageError } from '../errors.js';
-import { EngineVolumes } from '../image/engine/volumes.js';
 import { backupVolumes, type VolumeBackupOptions } from './volume-backup.js';
 import type { VolumeRecord } from '../volume/record.js';
 import type { Digest } from '../util/digest.js';
@@ -40,19 +37,19 @@ export interface BackupResult {
  * One backup run: container definitions, the images they and the user name,
  * then the snapshot document, written last.
  */
-export async function backup(repo: Repository, client: EngineClient, options: BackupOptions): Promise<BackupResult> {
+export async function backup(repo: Repository, runtime: ContainerRuntime, options: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
-  const version = await new EngineImages(client).version();
-  const containers = await captureContainers(new EngineContainers(client), options);
+  const version = await runtime.version();
+  const containers = await captureContainers(runtime, options);
   const imageRefs = [...options.images, ...containers.map((c) => c.imageId)];
-  const volumeNames = new Set([...options.volumes, ...containers.flatMap((c) => c.volumes.map((v) => v.name))]);
-  if (options.all) for (const v of await new EngineVolumes(client).list()) volumeNames.add(v.Name);
+  const volumeNames = new Set([...options.volumes, ...containers.flatMap((c) => volumeMounts(c).map((v) => v.name))]);
+  if (options.all) for (const v of await runtime.volumes.list()) volumeNames.add(v.name);
   if (!options.all && imageRefs.length === 0 && volumeNames.size === 0) throw new UsageError('nothing to back up: name --image, --volume, --container, or --all');
   const images =
     imageRefs.length > 0 || options.all
-      ? await backupEngineImages(repo, client, { all: options.all, images: imageRefs, log: options.log })
+      ? await backupRuntimeImages(repo, runtime, { all: options.all, images: imageRefs, log: options.log })
       : { records: [], savedImages: 0, newBlobs: 0, newBytes: 0 };
-  const volumes = await backupVolumes(repo, client, {
+  const volumes = await backupVolumes(repo, runtime, {
     ...options.volumeOptions,
     volumes: [...volumeNames].sort(),
     parents: await parentTrees(repo),
@@ -60,10 +57,11 @@ export async function backup(repo: Repository, client: EngineClient, options: Ba
   });
   if (images.records.length === 0 && containers.length === 0 && volumes.records.length === 0) {
     if (volumes.failures.length > 0) throw new TsbakError(`backup failed: ${volumes.failures.map((f) => `${f.item}: ${f.error}`).join('; ')}`);
-    throw new UsageError('nothing to back up: the engine has no tagged images, containers or volumes (name some with --image)');
+    throw new UsageError(`nothing to back up: ${runtime.description} has no tagged images, containers or volumes (name some with --image)`);
   }
   await (await repo.blobs()).flushIndex();
-  const snapshot = newSnapshot({ kind: 'engine', host: client.host, engineVersion: version.Version }, images.records, options.tags);
+  const source = runtime.kind === 'docker' ? { kind: 'engine' as const, host: runtime.location, engineVersion: version } : { kind: 'runtime' as const, root: runtime.location, version };
+  const snapshot = newSnapshot(source, images.records, options.tags);
   snapshot.containers = containers;
   snapshot.volumes = volumes.records;
   const snapshotId = await repo.saveSnapshot(snapshot);
@@ -96,12 +94,11 @@ async function parentTrees(repo: Repository): Promise<Map<string, Digest>> {
   return parents;
 }
 
-async function captureContainers(engine: EngineContainers, options: BackupOptions): Promise<ContainerRecord[]> {
-  const refs = new Set(options.containers);
-  if (options.all) for (const c of await engine.list()) refs.add(c.Id);
+async function captureContainers(runtime: ContainerRuntime, options: BackupOptions): Promise<ContainerRecord[]> {
   const byId = new Map<string, ContainerRecord>();
-  for (const ref of refs) {
-    const record = captureContainer(await engine.inspect(ref));
+  if (options.all) for (const c of await runtime.containers.list()) byId.set(c.id, c.record);
+  for (const ref of options.containers) {
+    const { record } = await runtime.containers.inspect(ref);
     byId.set(record.id, record);
   }
   return [...byId.values()].sort((a, b) => a.name.localeCompare(b.name));

@@ -1,9 +1,5 @@
 import type { Repository } from '../repo/repository.js';
-import type { EngineClient } from '../image/engine/client.js';
-import { EngineVolumes, type VolumeInspect } from '../image/engine/volumes.js';
-import { EngineContainers } from '../image/engine/containers.js';
-import { execInContainer } from '../image/engine/exec.js';
-import type { ContainerInspect } from '../container/capture.js';
+import type { ContainerRuntime, RuntimeContainer, RuntimeContainers, RuntimeVolume } from '../runtime/runtime.js';
 import { VolumeStore } from '../volume/store.js';
 import { backupTree, type BackupResult } from '../volume/archiver.js';
 import { cloneTree, removeClone, scratchParentFor, supportsReflink } from '../volume/reflink.js';
@@ -41,13 +37,13 @@ const LABEL_PRE = 'tsbak.pre-backup';
 const LABEL_POST = 'tsbak.post-backup';
 
 interface User {
-  inspect: ContainerInspect;
+  container: RuntimeContainer;
   name: string;
   mode: QuiesceMode;
 }
 
 interface Work {
-  volume: VolumeInspect;
+  volume: RuntimeVolume;
   users: User[];
   parent: Digest | undefined;
   result?: BackupResult;
@@ -65,15 +61,14 @@ interface Work {
  * is cloned), thaw, start, run post-backup hooks. A container is never left
  * frozen or stopped: every step undoes itself in `finally`.
  */
-export async function backupVolumes(repo: Repository, client: EngineClient, options: VolumeBackupOptions): Promise<VolumeBackupResult> {
-  const volumes = new EngineVolumes(client);
-  const containers = new EngineContainers(client);
+export async function backupVolumes(repo: Repository, runtime: ContainerRuntime, options: VolumeBackupOptions): Promise<VolumeBackupResult> {
+  const containers = runtime.containers;
   const failures: VolumeBackupResult['failures'] = [];
   const works: Work[] = [];
   for (const name of options.volumes) {
     try {
-      const volume = await volumes.inspect(name);
-      if (volume.Driver !== 'local') throw new TsbakError(`volume ${name} uses driver ${volume.Driver}; only local volumes can be read`);
+      const volume = await runtime.volumes.inspect(name);
+      if (volume.driver !== 'local') throw new TsbakError(`volume ${name} uses driver ${volume.driver}; only local volumes can be read`);
       works.push({ volume, users: await usersOf(containers, name, options.quiesce), parent: options.parents.get(name), method: 'plain', quiesce: [] });
     } catch (err) {
       failures.push({ item: `volume ${name}`, error: errorMessage(err) });
@@ -82,7 +77,7 @@ export async function backupVolumes(repo: Repository, client: EngineClient, opti
   const store = await VolumeStore.forRepository(repo);
   try {
     const groups = options.freezeTogether ? [works] : works.map((w) => [w]);
-    for (const group of groups) await backupGroup(group, store, client, containers, options);
+    for (const group of groups) await backupGroup(group, store, containers, options);
     await store.flush();
   } finally {
     await store.close();
@@ -90,19 +85,19 @@ export async function backupVolumes(repo: Repository, client: EngineClient, opti
   const records: VolumeRecord[] = [];
   for (const w of works) {
     if (w.error !== undefined || !w.result) {
-      failures.push({ item: `volume ${w.volume.Name}`, error: errorMessage(w.error ?? 'not backed up') });
+      failures.push({ item: `volume ${w.volume.name}`, error: errorMessage(w.error ?? 'not backed up') });
       continue;
     }
     const s = w.result.stats;
     if (w.result.errors.length > 0) {
-      failures.push({ item: `volume ${w.volume.Name}`, error: `could not read ${w.result.errors.map((e) => `${e.path} (${e.message})`).join(', ')}` });
+      failures.push({ item: `volume ${w.volume.name}`, error: `could not read ${w.result.errors.map((e) => `${e.path} (${e.message})`).join(', ')}` });
       continue;
     }
     records.push({
-      name: w.volume.Name,
-      driver: w.volume.Driver,
-      labels: w.volume.Labels ?? {},
-      options: w.volume.Options ?? {},
+      name: w.volume.name,
+      driver: w.volume.driver,
+      labels: w.volume.labels,
+      options: w.volume.options,
       tree: w.result.tree,
       stats: { files: s.files, dirs: s.dirs, others: s.others, bytes: s.bytes, readBytes: s.readBytes, newChunks: s.newChunks, newBytes: s.newBytes, reusedFiles: s.reusedFiles },
       method: w.method,
@@ -113,46 +108,45 @@ export async function backupVolumes(repo: Repository, client: EngineClient, opti
   return { records, failures };
 }
 
-async function usersOf(containers: EngineContainers, volume: string, defaultMode: QuiesceMode): Promise<User[]> {
+async function usersOf(containers: RuntimeContainers, volume: string, defaultMode: QuiesceMode): Promise<User[]> {
   const users: User[] = [];
-  for (const summary of await containers.list({ volume: [volume], status: ['running'] })) {
-    const inspect = await containers.inspect(summary.Id);
-    const label = inspect.Config.Labels?.[LABEL_QUIESCE];
+  for (const container of await containers.list({ volume, running: true })) {
+    const label = container.labels[LABEL_QUIESCE];
     const mode: QuiesceMode = label === 'freeze' || label === 'stop' || label === 'none' ? label : defaultMode;
-    users.push({ inspect, name: inspect.Name.replace(/^\//, ''), mode });
+    users.push({ container, name: container.name, mode });
   }
   return users;
 }
 
-async function runHooks(client: EngineClient, users: User[], label: string, timeoutMs: number, log?: (line: string) => void): Promise<void> {
+async function runHooks(containers: RuntimeContainers, users: User[], label: string, timeoutMs: number, log?: (line: string) => void): Promise<void> {
   for (const user of users) {
-    const command = user.inspect.Config.Labels?.[label];
+    const command = user.container.labels[label];
     if (!command) continue;
     log?.(`running ${label} hook in ${user.name}: ${command}`);
-    const result = await execInContainer(client, user.inspect.Id, command, timeoutMs);
+    const result = await containers.exec(user.container.id, command, timeoutMs);
     if (result.exitCode !== 0) {
       throw new TsbakError(`${label} hook \`${command}\` in container ${user.name} exited with ${result.exitCode}: ${result.output.trim().slice(-500)}`);
     }
   }
 }
 
-async function backupGroup(group: Work[], store: VolumeStore, client: EngineClient, containers: EngineContainers, options: VolumeBackupOptions): Promise<void> {
+async function backupGroup(group: Work[], store: VolumeStore, containers: RuntimeContainers, options: VolumeBackupOptions): Promise<void> {
   const users = uniqueUsers(group.flatMap((w) => w.users));
   const stopped: User[] = [];
   let hooksRan = false;
   try {
-    await runHooks(client, users, LABEL_PRE, options.hookTimeoutMs, options.log);
+    await runHooks(containers, users, LABEL_PRE, options.hookTimeoutMs, options.log);
     hooksRan = true;
     for (const user of users.filter((u) => u.mode === 'stop')) {
       options.log?.(`stopping ${user.name}`);
-      await containers.stop(user.inspect.Id);
+      await containers.stop(user.container.id);
       stopped.push(user);
     }
     let toFreeze = users.filter((u) => u.mode === 'freeze');
     const reflinkParents = new Map<Work, string>();
     if (toFreeze.length > 0 && options.reflink === 'auto') {
       for (const w of group) {
-        const parent = scratchParentFor(w.volume.Mountpoint);
+        const parent = scratchParentFor(w.volume.mountpoint);
         if (parent && supportsReflink(parent)) reflinkParents.set(w, parent);
       }
     }
@@ -170,7 +164,7 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
         options.log?.(`${errorMessage(err)}; falling back to --freeze-fallback ${options.freezeFallback}`);
         if (options.freezeFallback === 'stop') {
           for (const user of toFreeze) {
-            await containers.stop(user.inspect.Id);
+            await containers.stop(user.container.id);
             stopped.push(user);
             user.mode = 'stop';
           }
@@ -185,13 +179,13 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
         for (const w of group) {
           const parent = reflinkParents.get(w);
           if (parent) {
-            const clone = cloneTree(w.volume.Mountpoint, parent);
+            const clone = cloneTree(w.volume.mountpoint, parent);
             w.clone = clone.root;
-            if (clone.problems.length > 0) throw new TsbakError(`cloning volume ${w.volume.Name} failed: ${clone.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
+            if (clone.problems.length > 0) throw new TsbakError(`cloning volume ${w.volume.name} failed: ${clone.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
             w.method = 'reflink';
           } else {
             // Only what changed since the pre-copy is read while frozen.
-            w.result = await backupTree(w.volume.Mountpoint, store, { parent: (w.result?.tree ?? w.parent) as Digest });
+            w.result = await backupTree(w.volume.mountpoint, store, { parent: (w.result?.tree ?? w.parent) as Digest });
             w.method = 'precopy';
           }
         }
@@ -213,12 +207,12 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
         // No freeze (stop, none, or a fallback after the pre-copy): one pass, reusing a pre-copy if there was one.
         w.result = await copy(w, store, w.result?.tree ?? w.parent, options);
       }
-      const mine = new Set(w.users.map((u) => u.inspect.Id));
+      const mine = new Set(w.users.map((u) => u.container.id));
       w.quiesce = [
         ...reports.filter((r) => mine.has(r.id)).map((r) => ({ container: r.name, mode: 'freeze' as const, windowMs: round(r.windowMs), cgroup: r.version })),
         ...w.users.filter((u) => u.mode !== 'freeze').map((u) => ({ container: u.name, mode: u.mode })),
       ];
-      for (const q of w.quiesce) if (q.windowMs !== undefined) options.log?.(`volume ${w.volume.Name}: ${q.container} frozen for ${q.windowMs} ms (${w.method})`);
+      for (const q of w.quiesce) if (q.windowMs !== undefined) options.log?.(`volume ${w.volume.name}: ${q.container} frozen for ${q.windowMs} ms (${w.method})`);
     }
   } catch (err) {
     for (const w of group) {
@@ -228,14 +222,14 @@ async function backupGroup(group: Work[], store: VolumeStore, client: EngineClie
   } finally {
     for (const user of stopped.reverse()) {
       try {
-        await containers.start(user.inspect.Id);
+        await containers.start(user.container.id);
       } catch (err) {
         for (const w of group) w.error ??= new TsbakError(`container ${user.name} was stopped for the backup and could not be started again: ${errorMessage(err)}`);
       }
     }
     if (hooksRan) {
       try {
-        await runHooks(client, users, LABEL_POST, options.hookTimeoutMs, options.log);
+        await runHooks(containers, users, LABEL_POST, options.hookTimeoutMs, options.log);
       } catch (err) {
         for (const w of group) w.error ??= err;
       }
@@ -249,11 +243,11 @@ async function copy(
   store: VolumeStore,
   parent: Digest | undefined,
   options: VolumeBackupOptions,
-  from = w.volume.Mountpoint,
+  from = w.volume.mountpoint,
   clone = false,
 ): Promise<BackupResult> {
-  options.log?.(`copying volume ${w.volume.Name}`);
-  progress.start(`volume ${w.volume.Name}`);
+  options.log?.(`copying volume ${w.volume.name}`);
+  progress.start(`volume ${w.volume.name}`);
   let last = 0;
   try {
     return await backupTree(from, store, {
@@ -274,21 +268,21 @@ async function copy(
  * started writes nothing any more: it is dropped (mode none) rather than
  * failing the volume. Returns undefined when none is left to freeze.
  */
-async function freezeStillRunning(users: User[], containers: EngineContainers, options: VolumeBackupOptions): Promise<FrozenGroup | undefined> {
+async function freezeStillRunning(users: User[], containers: RuntimeContainers, options: VolumeBackupOptions): Promise<FrozenGroup | undefined> {
   let remaining = users;
   for (;;) {
     if (remaining.length === 0) return undefined;
     try {
       return await freezeContainers(
-        remaining.map((u) => ({ id: u.inspect.Id, name: u.name, pid: u.inspect.State.Pid })),
+        remaining.map((u) => ({ id: u.container.id, name: u.name, pid: u.container.pid })),
         { maxFreezeMs: options.maxFreezeMs, version: options.cgroupVersion, watchdog: true },
       );
     } catch (err) {
       if (!(err instanceof FreezeError)) throw err;
       const exited: User[] = [];
       for (const u of remaining) {
-        const now = await containers.exists(u.inspect.Id);
-        if (!now?.State.Running || now.State.Pid !== u.inspect.State.Pid) exited.push(u);
+        const now = await containers.find(u.container.id);
+        if (!now?.running || now.pid !== u.container.pid) exited.push(u);
       }
       if (exited.length === 0) throw err;
       for (const u of exited) {
@@ -302,7 +296,7 @@ async function freezeStillRunning(users: User[], containers: EngineContainers, o
 
 function uniqueUsers(users: User[]): User[] {
   const byId = new Map<string, User>();
-  for (const u of users) byId.set(u.inspect.Id, u);
+  for (const u of users) byId.set(u.container.id, u);
   return [...byId.values()];
 }
 

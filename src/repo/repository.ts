@@ -2,7 +2,7 @@ import type { Backend } from './backend/backend.js';
 import { BlobIndex } from './blob-index.js';
 import { BlobStore } from './blob-store.js';
 import { FORMAT_NAME, FORMAT_VERSION, keys, newRepoConfig, snapshotIdOfKey, type RepoConfig } from './format.js';
-import type { Snapshot, StoredSnapshot } from './snapshot.js';
+import { parseSnapshot, type Snapshot, type StoredSnapshot } from './snapshot.js';
 import { sha256, digestHex } from '../util/digest.js';
 import { mapLimit } from '../util/concurrency.js';
 import { CorruptDataError, NotFoundError, RepositoryError, UsageError, errorMessage } from '../errors.js';
@@ -83,7 +83,7 @@ export class Repository {
     const buf = await this.backend.readBuffer(keys.snapshot(id));
     if (digestHex(sha256(buf)) !== id) throw new CorruptDataError(`snapshot ${id} does not match its id (corrupted on disk?)`);
     try {
-      return { id, snapshot: JSON.parse(buf.toString('utf8')) as Snapshot };
+      return { id, snapshot: parseSnapshot(buf.toString('utf8')) };
     } catch (err) {
       throw new CorruptDataError(`snapshot ${id} is not valid JSON: ${errorMessage(err)}`);
     }

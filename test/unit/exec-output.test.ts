@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OutputTail } from '../../src/image/engine/exec.js';
+import { OutputTail } from '../../src/runtime/docker/exec.js';
 
 function frame(stream: 1 | 2, text: string): Buffer {
   const body = Buffer.from(text);

@@ -1,5 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { engineClient, openRepository, outputFor, type GlobalArgs } from '../context.js';
+import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
 import { PartialFailureError, UsageError } from '../../errors.js';
 import type { RegistryBackupResult } from '../../ops/registry-pull.js';
@@ -18,14 +18,20 @@ interface BackupArgs extends GlobalArgs, RegistryArgs {
   hookTimeout: number;
   cgroup: 'auto' | 'v1' | 'v2';
   reflink: 'auto' | 'never';
+  engine: 'docker' | 'runtime';
 }
 
 export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
   command: 'backup',
-  describe: 'Back up images from the Docker engine into the repository',
+  describe: 'Back up images, containers and volumes of the Docker engine (or tsbak\'s runtime) into the repository',
   builder: (y: Argv<GlobalArgs>) =>
     withRegistryOptions(y)
-      .option('all', { type: 'boolean', default: false, describe: 'Every tagged image and every container of the engine' })
+      .option('engine', {
+        choices: ['docker', 'runtime'] as const,
+        default: 'docker' as const,
+        describe: 'Where the containers run: the Docker engine ($DOCKER_HOST) or tsbak\'s built-in runtime',
+      })
+      .option('all', { type: 'boolean', default: false, describe: 'Every tagged image, container and volume of the engine' })
       .option('image', { type: 'string', array: true, default: [] as string[], describe: 'An image by name or id, or registry://HOST/REPO[:TAG|@DIGEST] (repeatable)' })
       .option('container', { type: 'string', array: true, default: [] as string[], describe: 'A container by name or id: its definition and image (repeatable)' })
       .option('volume', { type: 'string', array: true, default: [] as string[], describe: 'A volume by name (repeatable)' })
@@ -63,7 +69,8 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
     }
     const repo = await openRepository(argv);
     const { backup } = await import('../../ops/backup.js');
-    const result = await backup(repo, await engineClient(), {
+    const { openRuntime } = await import('../../runtime/open.js');
+    const result = await backup(repo, await openRuntime(argv.engine), {
       all: argv.all,
       images: argv.image,
       containers: argv.container,

@@ -1,6 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes } from '../../util/format.js';
+import { volumeMounts } from '../../container/model.js';
+import type { SnapshotSource } from '../../repo/snapshot.js';
 
 interface ShowArgs extends GlobalArgs {
   snap: string;
@@ -19,7 +21,7 @@ export const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
         `snapshot ${id}`,
         `  time     ${snapshot.time}`,
         `  host     ${snapshot.hostname}${snapshot.username ? ` (${snapshot.username})` : ''}`,
-        `  source   ${snapshot.source.kind} ${'host' in snapshot.source ? snapshot.source.host : snapshot.source.path}`,
+        `  source   ${snapshot.source.kind} ${sourceLocation(snapshot.source)}`,
         `  tags     ${snapshot.tags.join(', ') || '-'}`,
         `  images   ${snapshot.images.length}`,
       ];
@@ -29,7 +31,7 @@ export const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
       }
       lines.push(`  containers ${snapshot.containers.length}`);
       for (const c of snapshot.containers) {
-        const mounts = c.volumes.map((v) => `${v.name}:${v.destination}${v.readOnly ? ':ro' : ''}`).join(' ');
+        const mounts = volumeMounts(c).map((v) => `${v.name}:${v.destination}${v.readOnly ? ':ro' : ''}`).join(' ');
         lines.push(`    ${c.name}  ${c.image}${c.running ? '  (running)' : ''}${mounts ? `  volumes ${mounts}` : ''}`);
       }
       lines.push(`  volumes  ${snapshot.volumes.length}`);
@@ -41,3 +43,15 @@ export const showCommand: CommandModule<GlobalArgs, ShowArgs> = {
     });
   },
 };
+
+function sourceLocation(source: SnapshotSource): string {
+  switch (source.kind) {
+    case 'engine':
+    case 'registry':
+      return source.host;
+    case 'runtime':
+      return source.root;
+    case 'archive':
+      return source.path;
+  }
+}

@@ -1,41 +1,37 @@
-import type { EngineClient } from '../../image/engine/client.js';
-import { EngineImages } from '../../image/engine/images.js';
-import { EngineContainers } from '../../image/engine/containers.js';
-import { loadImagesIntoEngine } from '../../image/engine/load.js';
+import type { ContainerRuntime } from '../../runtime/runtime.js';
 import type { BlobSource } from '../../repo/blob-store.js';
 import type { ImageRecord } from '../../image/model.js';
 import type { ContainerRecord } from '../../container/model.js';
-import { dependencyOrder } from '../../container/capture.js';
+import { dependencyOrder } from '../../container/dependencies.js';
 import type { RestoreSelection, VolumeSelection } from './select.js';
 import type { RestoreLog } from './report.js';
 import { TsbakError } from '../../errors.js';
 
-export interface DockerRestoreOptions {
+export interface RuntimeRestoreOptions {
   overwrite: boolean;
   start: boolean;
   dryRun: boolean;
 }
 
-/** Restores one volume into the engine; provided by the volume module. */
-export type VolumeRestoreFn = (volume: VolumeSelection, options: DockerRestoreOptions, log: RestoreLog) => Promise<void>;
-
-const BUILTIN_NETWORK_MODES = new Set(['default', 'bridge', 'host', 'none']);
+/** Restores one volume into the runtime; provided by the volume module. */
+export type VolumeRestoreFn = (volume: VolumeSelection, options: RuntimeRestoreOptions, log: RestoreLog) => Promise<void>;
 
 /**
- * Restore into a Docker engine in dependency order: images, then volumes, then
- * containers (created, and started with --start when they were running).
- * Non-destructive: an existing tag, volume or container is reported and kept
- * unless --overwrite. One item failing does not stop the others.
+ * Restore into a container runtime (a Docker engine or tsbak's own) in
+ * dependency order: images, then volumes, then containers (created, and
+ * started with --start when they were running). Non-destructive: an existing
+ * tag, volume or container is reported and kept unless --overwrite. One item
+ * failing does not stop the others.
  */
-export async function restoreToDocker(
-  client: EngineClient,
+export async function restoreToRuntime(
+  runtime: ContainerRuntime,
   blobs: BlobSource,
   selection: RestoreSelection,
-  options: DockerRestoreOptions,
+  options: RuntimeRestoreOptions,
   log: RestoreLog,
   restoreVolume?: VolumeRestoreFn,
 ): Promise<void> {
-  const available = await restoreImages(client, blobs, selection.images, options, log);
+  const available = await restoreImages(runtime, blobs, selection.images, options, log);
   for (const volume of selection.volumes) {
     if (!restoreVolume) {
       log.failed('volume', volume.target, 'restore', new TsbakError('this build cannot restore volumes'));
@@ -47,12 +43,12 @@ export async function restoreToDocker(
       log.failed('volume', volume.target, 'restore', err);
     }
   }
-  await restoreContainers(client, selection.containers, options, log, available);
+  await restoreContainers(runtime, selection.containers, options, log, available);
 }
 
 /** Returns the ids of the images restored, tagged or (in a dry run) planned. */
-async function restoreImages(client: EngineClient, blobs: BlobSource, images: ImageRecord[], options: DockerRestoreOptions, log: RestoreLog): Promise<Set<string>> {
-  const engine = new EngineImages(client);
+async function restoreImages(runtime: ContainerRuntime, blobs: BlobSource, images: ImageRecord[], options: RuntimeRestoreOptions, log: RestoreLog): Promise<Set<string>> {
+  const engine = runtime.images;
   const toLoad: ImageRecord[] = [];
   const available = new Set<string>();
   for (const image of images) {
@@ -62,9 +58,9 @@ async function restoreImages(client: EngineClient, blobs: BlobSource, images: Im
       const wanted: string[] = [];
       for (const name of image.names) {
         const current = await engine.find(name);
-        if (current?.Id === image.config) continue;
+        if (current?.id === image.config) continue;
         if (current && !options.overwrite) {
-          log.add({ kind: 'image', name, action: 'tag', status: 'skipped', detail: `${name} already names another image (${current.Id.slice(7, 19)}); --overwrite re-points it` });
+          log.add({ kind: 'image', name, action: 'tag', status: 'skipped', detail: `${name} already names another image (${current.id.slice(7, 19)}); --overwrite re-points it` });
           continue;
         }
         wanted.push(name);
@@ -72,12 +68,12 @@ async function restoreImages(client: EngineClient, blobs: BlobSource, images: Im
       if (present) {
         available.add(image.config);
         if (wanted.length === 0) {
-          log.add({ kind: 'image', name: label, action: 'load', status: 'skipped', detail: 'already in the engine' });
+          log.add({ kind: 'image', name: label, action: 'load', status: 'skipped', detail: `already in ${runtime.description}` });
           continue;
         }
         for (const name of wanted) {
           if (!options.dryRun) await engine.tag(image.config, name);
-          log.add({ kind: 'image', name, action: 'tag', status: options.dryRun ? 'planned' : 'done', detail: `image ${image.config.slice(7, 19)} is in the engine: tagged` });
+          log.add({ kind: 'image', name, action: 'tag', status: options.dryRun ? 'planned' : 'done', detail: `image ${image.config.slice(7, 19)} is in ${runtime.description}: tagged` });
         }
         continue;
       }
@@ -98,7 +94,7 @@ async function restoreImages(client: EngineClient, blobs: BlobSource, images: Im
     return available;
   }
   try {
-    await loadImagesIntoEngine(client, toLoad, blobs);
+    await engine.load(toLoad, blobs);
     labels.forEach((name) => log.add({ kind: 'image', name, action: 'load', status: 'done' }));
     toLoad.forEach((i) => available.add(i.config));
   } catch (err) {
@@ -115,32 +111,32 @@ async function missingBlobs(image: ImageRecord, blobs: BlobSource): Promise<stri
 }
 
 async function restoreContainers(
-  client: EngineClient,
+  runtime: ContainerRuntime,
   records: ContainerRecord[],
-  options: DockerRestoreOptions,
+  options: RuntimeRestoreOptions,
   log: RestoreLog,
   plannedImages: Set<string>,
 ): Promise<void> {
-  const containers = new EngineContainers(client);
-  const images = new EngineImages(client);
+  const containers = runtime.containers;
   const created: ContainerRecord[] = [];
   for (const record of dependencyOrder(records)) {
     try {
-      const existing = await containers.exists(record.name);
+      const existing = await containers.find(record.name);
       if (existing && !options.overwrite) {
         log.add({ kind: 'container', name: record.name, action: 'create', status: 'skipped', detail: `a container named ${record.name} exists; --overwrite replaces it` });
         continue;
       }
-      const body = await createBody(record, images, containers, options.dryRun ? plannedImages : new Set());
+      const image = await imageFor(runtime, record, options.dryRun ? plannedImages : new Set());
+      const action = existing ? 'replace' : 'create';
       if (options.dryRun) {
-        log.add({ kind: 'container', name: record.name, action: existing ? 'replace' : 'create', status: 'planned', detail: body.note });
+        const { note } = await containers.create(record, image, { dryRun: true });
+        log.add({ kind: 'container', name: record.name, action, status: 'planned', detail: note });
         continue;
       }
-      if (existing) await containers.remove(existing.Id, { force: true });
-      await containers.create(record.name, body.body);
-      for (const [network, endpoint] of body.connect) await containers.connect(record.name, network, endpoint);
+      if (existing) await containers.remove(existing.id, { force: true });
+      const { note } = await containers.create(record, image);
       created.push(record);
-      log.add({ kind: 'container', name: record.name, action: existing ? 'replace' : 'create', status: 'done', detail: body.note });
+      log.add({ kind: 'container', name: record.name, action, status: 'done', detail: note });
     } catch (err) {
       log.failed('container', record.name, 'create', err);
     }
@@ -156,37 +152,10 @@ async function restoreContainers(
   }
 }
 
-/** The POST /containers/create body, attached to the networks that exist here. */
-async function createBody(
-  record: ContainerRecord,
-  images: EngineImages,
-  containers: EngineContainers,
-  planned: Set<string>,
-): Promise<{ body: Record<string, unknown>; connect: [string, unknown][]; note: string | undefined }> {
-  const byName = await images.find(record.image);
-  const image =
-    byName?.Id === record.imageId || planned.has(record.imageId) ? record.image : (await images.find(record.imageId)) ? record.imageId : undefined;
-  if (!image) {
-    throw new TsbakError(`image ${record.image} (${record.imageId.slice(7, 19)}) is not in the engine; restore it with the container or load it first`);
-  }
-  const mode = record.hostConfig.NetworkMode;
-  if (typeof mode === 'string' && !BUILTIN_NETWORK_MODES.has(mode) && !mode.startsWith('container:') && !(await containers.networkExists(mode))) {
-    throw new TsbakError(`network ${mode} does not exist on this host; create it (docker network create ${mode}) and restore the container again`);
-  }
-  // Engines before API 1.44 take one endpoint at create; the others are connected after.
-  const endpoints: Record<string, unknown> = {};
-  const connect: [string, unknown][] = [];
-  const missing: string[] = [];
-  for (const [name, endpoint] of Object.entries(record.networks)) {
-    if (name === mode) endpoints[name] = endpoint;
-    else if (await containers.networkExists(name)) connect.push([name, endpoint]);
-    else missing.push(name);
-  }
-  const body = {
-    ...record.config,
-    Image: image,
-    HostConfig: record.hostConfig,
-    NetworkingConfig: { EndpointsConfig: endpoints },
-  };
-  return { body, connect, note: missing.length > 0 ? `not attached to missing network(s): ${missing.join(', ')}` : undefined };
+/** The image to create the container from: its name when that still means its image, else the image id. */
+async function imageFor(runtime: ContainerRuntime, record: ContainerRecord, planned: Set<string>): Promise<string> {
+  const byName = await runtime.images.find(record.image);
+  if (byName?.id === record.imageId || planned.has(record.imageId)) return record.image;
+  if (await runtime.images.find(record.imageId)) return record.imageId;
+  throw new TsbakError(`image ${record.image} (${record.imageId.slice(7, 19)}) is not in ${runtime.description}; restore it with the container or load it first`);
 }

@@ -1,22 +1,22 @@
 import { access } from 'node:fs/promises';
 import type { Repository } from '../../repo/repository.js';
 import type { StoredSnapshot } from '../../repo/snapshot.js';
-import { EngineClient } from '../../image/engine/client.js';
 import { exportSnapshotImages } from '../image-export.js';
 import { selectForRestore } from './select.js';
-import { restoreToDocker, type VolumeRestoreFn } from './docker.js';
-import { engineVolumeRestorer } from './volume.js';
+import { restoreToRuntime, type VolumeRestoreFn } from './into-runtime.js';
+import { runtimeVolumeRestorer } from './volume.js';
+import type { ContainerRuntime, RuntimeKind } from '../../runtime/runtime.js';
 import { RestoreLog, type RestoreItem, type RestoreReport } from './report.js';
 import { UsageError } from '../../errors.js';
+import { openRuntime } from '../../runtime/open.js';
 
-export type RestoreTarget = { kind: 'docker' } | { kind: 'archive'; path: string } | { kind: 'registry'; url: string };
+export type RestoreTarget = { kind: RuntimeKind } | { kind: 'archive'; path: string } | { kind: 'registry'; url: string };
 
 export function parseRestoreTarget(to: string): RestoreTarget {
-  if (to === 'docker') return { kind: 'docker' };
+  if (to === 'docker' || to === 'runtime') return { kind: to };
   if (to.startsWith('archive:') && to.length > 'archive:'.length) return { kind: 'archive', path: to.slice('archive:'.length) };
   if (to.startsWith('registry://') && to.length > 'registry://'.length) return { kind: 'registry', url: to };
-  if (to === 'runtime') throw new UsageError('--to runtime: the built-in runtime is not part of this build yet');
-  throw new UsageError(`unknown restore target "${to}": use docker, registry://HOST/NAMESPACE or archive:PATH`);
+  throw new UsageError(`unknown restore target "${to}": use docker, runtime, registry://HOST/NAMESPACE or archive:PATH`);
 }
 
 export interface RestoreArgs {
@@ -31,6 +31,8 @@ export interface RestoreArgs {
 export interface RestoreHooks {
   onItem?: (item: RestoreItem) => void;
   restoreVolume?: VolumeRestoreFn;
+  /** The runtime a docker or runtime target restores into. */
+  runtime?: ContainerRuntime;
   pushToRegistry?: ((repo: Repository, stored: StoredSnapshot, url: string, images: StoredSnapshot['snapshot']['images'], log: RestoreLog, dryRun: boolean) => Promise<void>) | undefined;
 }
 
@@ -47,11 +49,12 @@ export async function restoreSnapshot(
   const blobs = await repo.blobs();
   const report = (name: string): RestoreReport => ({ snapshotId: stored.id, target: name, dryRun: args.dryRun, items: log.items });
   switch (target.kind) {
-    case 'docker': {
-      const client = new EngineClient();
-      const restoreVolume = hooks.restoreVolume ?? engineVolumeRestorer(client, repo, stored.snapshot);
-      await restoreToDocker(client, blobs, selection, args, log, restoreVolume);
-      return report(`docker ${client.host}`);
+    case 'docker':
+    case 'runtime': {
+      const runtime = hooks.runtime ?? (await openRuntime(target.kind));
+      const restoreVolume = hooks.restoreVolume ?? runtimeVolumeRestorer(runtime, repo, stored.snapshot);
+      await restoreToRuntime(runtime, blobs, selection, args, log, restoreVolume);
+      return report(`${target.kind} ${runtime.location}`);
     }
     case 'archive': {
       const exists = await access(target.path).then(() => true, () => false);

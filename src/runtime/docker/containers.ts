@@ -1,5 +1,5 @@
 import { EngineClient, unlessNotFound } from './client.js';
-import type { ContainerInspect } from '../../container/capture.js';
+import type { ContainerInspect } from './capture.js';
 
 export interface ContainerSummary {
   Id: string;

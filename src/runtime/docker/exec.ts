@@ -1,11 +1,7 @@
 import type { EngineClient } from './client.js';
 import { EngineError } from '../../errors.js';
+import type { ExecResult } from '../runtime.js';
 
-export interface ExecResult {
-  exitCode: number;
-  /** The command's combined output (multiplexed stream decoded): its last 64 KiB. */
-  output: string;
-}
 
 /**
  * Run a command in a running container through the engine's exec API

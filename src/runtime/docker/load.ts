@@ -1,8 +1,8 @@
 import { PassThrough } from 'node:stream';
 import type { EngineClient } from './client.js';
 import type { BlobSource } from '../../repo/blob-store.js';
-import type { ImageRecord } from '../model.js';
-import { writeImageArchive } from '../archive/writer.js';
+import type { ImageRecord } from '../../image/model.js';
+import { writeImageArchive } from '../../image/archive/writer.js';
 import { EngineError, errorMessage } from '../../errors.js';
 
 /**
