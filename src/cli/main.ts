@@ -3,6 +3,7 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { Output } from './output.js';
 import { protectDash } from './stdio.js';
+import { protectRunCommand } from './run-args.js';
 import { progress } from '../util/progress.js';
 import { VERSION } from '../version.js';
 import { backupCommand } from './commands/backup.js';
@@ -14,9 +15,10 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { restoreCommand } from './commands/restore.js';
 import { checkCommand } from './commands/check.js';
 import { thawCommand } from './commands/thaw.js';
+import { runtimeCommand } from './commands/runtime.js';
 import type { GlobalArgs } from './context.js';
 
-const argvRaw = protectDash(hideBin(process.argv));
+const argvRaw = protectRunCommand(protectDash(hideBin(process.argv)));
 const json = argvRaw.includes('--json');
 // A bar only where a person watches: never in a log, a pipe or a cron mail.
 if (process.stderr.isTTY && !process.env.CI) progress.attach(new (await import('./progress-bar.js')).TerminalProgress());
@@ -45,6 +47,7 @@ try {
     .command(restoreCommand)
     .command(checkCommand)
     .command(thawCommand)
+    .command(runtimeCommand)
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)
