@@ -4,54 +4,16 @@
 // its siblings. Each is unpacked with applyLayer from `docker save` and compared
 // with `docker export` of a container made from it and with `umoci unpack`.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createReadStream, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { applyLayer, type LayerStats } from '../../src/runtime/unpack/index.js';
 import { dockerCli, fixtures, integrationSkip, tmpDir } from '../helpers.js';
+import { CHANGES_DOCKERFILE, docker, dockerExport, listing, run } from './support/rootfs-oracle.js';
 import { buildLayer } from '../unit/support/hostile-layers.js';
 
 const skip = integrationSkip();
-
-/** What Docker adds to every container, and the kernel's mount points. */
-const DOCKER_ADDS = /^(\.dockerenv|etc\/mtab|etc\/hostname|etc\/hosts|etc\/resolv\.conf|dev|dev\/.*|proc|proc\/.*|sys|sys\/.*)$/;
-
-function run(cmd: string, args: string[], opts: { cwd?: string } = {}): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30, ...opts });
-  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function docker(args: string[]): Promise<string> {
-  const r = await dockerCli(args, { timeoutMs: 600_000 });
-  assert.equal(r.code, 0, `docker ${args.join(' ')} failed: ${r.stderr}`);
-  return r.stdout;
-}
-
-/** One line per path: type, mode, owner, size (files), target (symlinks), link count (non-directories). */
-function listing(root: string): string[] {
-  const out: string[] = [];
-  const walk = (dir: string, rel: string) => {
-    for (const name of readdirSync(dir)) {
-      const r = rel ? `${rel}/${name}` : name;
-      if (DOCKER_ADDS.test(r)) continue;
-      const p = path.join(dir, name);
-      const st = lstatSync(p);
-      const mode = (st.mode & 0o7777).toString(8).padStart(4, '0');
-      const own = `${st.uid}:${st.gid}`;
-      if (st.isDirectory()) {
-        out.push(`${r}/ d ${mode} ${own}`);
-        walk(p, r);
-      } else if (st.isSymbolicLink()) out.push(`${r} l ${own} -> ${readlinkSync(p)}`);
-      else if (st.isFile()) out.push(`${r} f ${mode} ${own} ${st.size} n${st.nlink} ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 12)}`);
-      else out.push(`${r} ${st.isFIFO() ? 'p' : '?'} ${mode} ${own} n${st.nlink}`);
-    }
-  };
-  walk(root, '');
-  return out.sort();
-}
 
 interface Saved {
   dir: string;
@@ -84,21 +46,6 @@ async function unpackWithTsbak(image: string, saved: Saved): Promise<{ root: str
   return { root, stats };
 }
 
-/** `docker export` of a container created from the image, extracted by GNU tar (owners, modes, hard links). */
-async function dockerExport(image: string, dir: string): Promise<string> {
-  const id = (await docker(['create', '--network', 'none', image])).trim();
-  const archive = path.join(dir, 'export.tar');
-  try {
-    await docker(['export', '-o', archive, id]);
-  } finally {
-    await docker(['rm', '-f', id]);
-  }
-  const root = path.join(dir, 'export-rootfs');
-  mkdirSync(root);
-  run('tar', ['--numeric-owner', '--same-owner', '-p', '-xf', archive, '-C', root]);
-  return root;
-}
-
 function umociUnpack(saved: Saved): string {
   const layout = path.join(saved.dir, 'oci');
   run('skopeo', ['copy', '-q', `docker-archive:${saved.archive}`, `oci:${layout}:img`]);
@@ -124,22 +71,6 @@ async function compareWithOracles(image: string): Promise<{ saved: Saved; tsbak:
   assert.deepEqual(ours, exported, 'tsbak and docker export agree');
   return { saved, tsbak: ours, stats };
 }
-
-const CHANGES_DOCKERFILE = (base: string) => `FROM ${base}
-RUN mkdir -p /dir/sub /olddir /data /dirtofile /opq/keep \\
- && echo a > /dir/a && echo b > /dir/sub/b && echo keep > /keep.txt && echo del > /del.txt \\
- && echo old > /replace.txt && echo x > /olddir/x && echo y > /dirtofile/y \\
- && echo h > /data/h1 && ln /data/h1 /data/h2 && ln -s /data/h1 /data/abs-link && ln -s h1 /data/rel-link \\
- && echo o > /opq/old && echo k > /opq/keep/k \\
- && busybox chown 1000:1001 /data/h1 && chmod 4755 /data/h1 && chmod 2750 /dir/sub && chmod 1777 /opq \\
- && busybox mkfifo /data/fifo && busybox chown 7:8 /data/fifo && ln -s /var/run-target /var/run
-RUN rm /del.txt && echo new > /replace.txt && rm -rf /dirtofile && echo nowfile > /dirtofile \\
- && rm -rf /dir && mkdir /dir && echo new > /dir/f \\
- && rm -rf /opq && mkdir /opq && echo fresh > /opq/fresh \\
- && rm /data/h2 && ln /data/h1 /data/h3 && ln /data/h1 /h4-at-root && ln -s /keep.txt /newlink && rm -rf /olddir \\
- && rm /data/rel-link && mkdir /data/rel-link && ln -s ../../.. /data/up
-CMD ["sh"]
-`;
 
 test('an image whose upper layer deletes, replaces and re-creates: same tree as docker export and umoci', { skip, timeout: 300_000 }, async () => {
   const fx = fixtures();

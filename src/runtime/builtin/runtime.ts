@@ -4,6 +4,7 @@ import type { ImageRecord } from '../../image/model.js';
 import { writeImageArchive } from '../../image/archive/writer.js';
 import type { BlobSource } from '../../repo/blob-store.js';
 import { VERSION } from '../../version.js';
+import { LauncherUnavailableError } from '../launcher.js';
 import type { ContainerRuntime, RuntimeImage, RuntimeImages } from '../runtime.js';
 import { BuiltinContainers } from './containers.js';
 import { ImageStore } from './image-store.js';
@@ -30,6 +31,7 @@ export class BuiltinRuntime implements ContainerRuntime {
 
   /** The runtime at TSBAK_RUNTIME_ROOT, else /var/lib/tsbak/runtime (created). */
   static open(dir?: string): BuiltinRuntime {
+    if (process.getuid?.() !== 0) throw new LauncherUnavailableError('the built-in runtime needs root (namespaces, cgroups, mounts): run tsbak as root');
     return new BuiltinRuntime(RuntimeRoot.locate(dir));
   }
 
