@@ -11,7 +11,8 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { errorMessage, isErrno } from '../errors.js';
-import { EngineClient, isNotFound } from '../runtime/docker/client.js';
+import type { EngineClient } from '../runtime/docker/client.js';
+import type { ContainerRuntime } from '../runtime/runtime.js';
 import { containerIdOfCgroup, findCgroups, freezerMounts, type FreezerVersion } from './cgroup.js';
 import { controlFile, freezerState, requestThaw, selfFrozen } from './control.js';
 import { FreezeError } from './errors.js';
@@ -48,10 +49,9 @@ export interface ThawReport {
   notes: string[];
 }
 
-interface EngineContainer {
-  Id: string;
-  Name: string;
-  State: { Pid: number; Paused: boolean; Running: boolean };
+/** The built-in runtime puts each container in `/tsbak/<id>` (native/cgroup.c). */
+function isBuiltinRuntimeCgroup(dir: string): boolean {
+  return /\/tsbak\/[0-9a-f]{64}$/.test(dir);
 }
 
 function pidAlive(pid: number): boolean {
@@ -180,7 +180,8 @@ export async function thawAll(options: { scan: boolean; engine?: EngineClient | 
   const known = found.length > 0 ? await engineContainers(options.engine, report.notes) : undefined;
   for (const f of found) {
     const c = known?.get(f.id);
-    if (known && !c) continue; // another engine's container: not ours to touch
+    // Another engine's container is not ours to touch; tsbak's own runtime (cgroups /tsbak/<id>) has no pause, so its freezes are.
+    if (known && !c && !isBuiltinRuntimeCgroup(f.dir)) continue;
     if (c?.paused) {
       report.entries.push({ id: f.id, name: c.name, version: f.version, dir: f.dir, source: 'scan', result: 'skipped', note: 'paused by docker: use docker unpause' });
       continue;
@@ -190,17 +191,13 @@ export async function thawAll(options: { scan: boolean; engine?: EngineClient | 
   return report;
 }
 
-/** Thaws one container, named or by id, resolved through the engine; also clears it from the state files. */
-export async function thawContainer(ref: string, engine: EngineClient): Promise<ThawReport> {
+/** Thaws one container, named or by id, resolved through its runtime; also clears it from the state files. */
+export async function thawContainer(ref: string, runtime: ContainerRuntime): Promise<ThawReport> {
   const report: ThawReport = { entries: [], stateFiles: [], errors: [], notes: [] };
-  let info: EngineContainer;
-  try {
-    info = await engine.json<EngineContainer>('GET', `/containers/${encodeURIComponent(ref)}/json`);
-  } catch (err) {
-    if (isNotFound(err)) throw new FreezeError(ref, `no container \`${ref}\` on the engine at ${engine.host}`, `no container \`${ref}\` on the engine at ${engine.host}: name it as docker ps shows it`);
-    throw err;
-  }
-  const name = info.Name.replace(/^\//, '');
+  const found = await runtime.containers.find(ref);
+  if (!found) throw new FreezeError(ref, `no container \`${ref}\` in ${runtime.description}`, `no container \`${ref}\` in ${runtime.description}: name it as its ps shows it`);
+  const info = { Id: found.id, State: { Pid: found.pid, Paused: found.paused } };
+  const name = found.name;
   const base = { id: info.Id, name, source: 'container' as const };
   const dirs = new Map<string, { version: FreezerVersion; recorded: boolean }>();
 

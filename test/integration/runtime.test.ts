@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { dockerCli, fixtures, integrationSkip, tmpDir } from '../helpers.js';
+import { dockerCli, engineA, engineB, fixtures, integrationSkip, tmpDir } from '../helpers.js';
 import { newRepo, tsbak, tsbakJson } from './support.js';
 import { CHANGES_DOCKERFILE, docker, dockerExport, listing } from './support/rootfs-oracle.js';
 import { buildLayer } from '../unit/support/hostile-layers.js';
@@ -158,7 +158,7 @@ test('run -d outlives the CLI; exit codes 3 and 137 are recorded with no CLI run
   }
 });
 
-test('a stack backed up from Docker (two containers, one shared volume) runs in the runtime with the same data', { skip, timeout: 300_000 }, async () => {
+test('a stack backed up from Docker (two containers, one shared volume) runs in the runtime with the same data, and back on Docker', { skip, timeout: 300_000 }, async () => {
   const fx = fixtures();
   const tag = id();
   const shared = `shared-${tag}`;
@@ -194,10 +194,22 @@ test('a stack backed up from Docker (two containers, one shared volume) runs in 
     const back = await rt.json<{ containers: unknown[]; volumes: { name: string }[] }>(['backup', '--engine', 'runtime', '--container', web, '--container', worker, '--repo', repo]);
     assert.equal(back.containers.length, 2);
     assert.deepEqual(back.volumes.map((v) => v.name), [shared]);
+    const B = engineB();
+    const intoB = await tsbakJson<RestoreJson>(['restore', 'latest', '--start', '--repo', repo], { DOCKER_HOST: B });
+    assert.deepEqual(intoB.items.filter((i) => i.status === 'failed'), []);
+    const onB = await dockerCli(['exec', worker, 'sh', '-c', 'cd /work && md5sum index.html blob'], { host: B });
+    assert.equal(onB.stdout, before, 'the runtime snapshot runs on Docker again with the same data');
+    const inspectB = JSON.parse((await dockerCli(['inspect', web], { host: B })).stdout)[0];
+    const inspectA = JSON.parse((await dockerCli(['inspect', web])).stdout)[0];
+    assert.deepEqual(inspectB.Config.Env, inspectA.Config.Env);
+    assert.deepEqual(inspectB.Config.Cmd, inspectA.Config.Cmd);
+    assert.deepEqual(inspectB.HostConfig.RestartPolicy, inspectA.HostConfig.RestartPolicy);
   } finally {
     await cleanup(rt);
-    await dockerCli(['rm', '-f', web, worker]);
-    await dockerCli(['volume', 'rm', shared]);
+    for (const host of [engineA(), engineB()]) {
+      await dockerCli(['rm', '-f', web, worker], { host });
+      await dockerCli(['volume', 'rm', shared], { host });
+    }
   }
 });
 

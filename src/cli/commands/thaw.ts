@@ -7,6 +7,7 @@ import { table } from '../../util/format.js';
 interface ThawArgs extends GlobalArgs {
   container?: string;
   all: boolean;
+  engine: 'docker' | 'runtime';
 }
 
 export const thawCommand: CommandModule<GlobalArgs, ThawArgs> = {
@@ -14,7 +15,8 @@ export const thawCommand: CommandModule<GlobalArgs, ThawArgs> = {
   describe: 'Thaw containers a crashed tsbak left frozen (recovery)',
   builder: (y: Argv<GlobalArgs>) =>
     y
-      .positional('container', { type: 'string', describe: 'A container name or id, resolved through the engine' })
+      .positional('container', { type: 'string', describe: 'A container name or id, resolved through the engine (or --engine runtime)' })
+      .option('engine', { choices: ['docker', 'runtime'] as const, default: 'docker' as const, describe: "Where CONTAINER runs: the Docker engine or tsbak's runtime" })
       .option('all', {
         type: 'boolean',
         default: false,
@@ -29,7 +31,7 @@ export const thawCommand: CommandModule<GlobalArgs, ThawArgs> = {
     if (argv.all && argv.container) throw new UsageError('give either --all or a CONTAINER, not both');
     const { thawAll, thawContainer } = await import('../../freeze/recover.js');
     const report: ThawReport = argv.container
-      ? await thawContainer(argv.container, await engineClient())
+      ? await thawContainer(argv.container, await (await import('../../runtime/open.js')).openRuntime(argv.engine))
       : await thawAll({ scan: argv.all, engine: argv.all ? await engineClient() : undefined });
     for (const note of report.notes) out.warn(note);
     const thawed = report.entries.filter((e) => e.result === 'thawed');
