@@ -21,7 +21,8 @@ export type Tool =
   | 'podman'
   | 'restic'
   | 'mkfs.xfs'
-  | 'gnutar';
+  | 'gnutar'
+  | 'runc';
 
 // The docker CLI is taken from /usr/bin on purpose: /usr/local/bin/docker may be a
 // newer client that does not talk to Debian's 20.10 daemon the same way.
@@ -45,6 +46,8 @@ const TOOLS: ToolSpec[] = [
   // The reflink path of the volume tests runs on an XFS loop mount.
   { tool: 'mkfs.xfs', path: '/usr/sbin/mkfs.xfs', pkg: 'xfsprogs' },
   { tool: 'gnutar', path: '/usr/bin/tar', pkg: 'tar' },
+  // The oracle of the built-in runtime's tests: the same bundle must run under runc.
+  { tool: 'runc', path: '/usr/sbin/runc', pkg: 'runc' },
 ];
 
 export interface PackageReport {

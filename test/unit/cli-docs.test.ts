@@ -34,3 +34,17 @@ for (const command of commands) {
     }
   });
 }
+
+// Commands with subcommands (tsbak runtime run, …) are documented on their parent's page.
+for (const command of commands) {
+  const commandsSection = /^Commands:\n([\s\S]*?)\n\n/m.exec(help([command]))?.[1] ?? '';
+  const subcommands = [...commandsSection.matchAll(new RegExp(`^\\s+tsbak ${command} (\\w+)`, 'gm'))].map((m) => m[1] as string);
+  for (const sub of subcommands) {
+    test(`man page of tsbak ${command} documents ${sub} and every option of its --help`, () => {
+      const page = readFileSync(join(root, `man/tsbak-${command}.1`), 'utf8').replace(/\\-/g, '-');
+      assert.match(page, new RegExp(`^\\.B ${sub}$`, 'm'), `tsbak-${command}(1) has an entry for ${sub}`);
+      const options = [...help([command, sub]).matchAll(/^\s+(?:-\w, )?(--[\w-]+)/gm)].map((m) => m[1] as string);
+      for (const option of options.filter((o) => !GLOBAL.has(o))) assert.ok(page.includes(option), `tsbak-${command}(1) documents ${sub} ${option}`);
+    });
+  }
+}
