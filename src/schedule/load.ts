@@ -5,6 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { LineCounter, parseDocument, isMap, isPair, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import type { z } from 'zod';
 import { scheduleFileSchema, normalise, type Schedule } from './schema.js';
 import { TsbakError, errorMessage } from '../errors.js';
 
@@ -65,7 +66,7 @@ export function parseScheduleText(text: string, file: string): Schedule {
   const result = scheduleFileSchema.safeParse(data);
   if (!result.success) {
     const problems: ScheduleProblem[] = [];
-    for (const issue of result.error.issues) {
+    for (const issue of result.error.issues.flatMap((i) => unwrapUnion(i, []))) {
       const at = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) {
@@ -80,6 +81,21 @@ export function parseScheduleText(text: string, file: string): Schedule {
     throw new ScheduleError(dedupe(problems));
   }
   return normalise(result.data, file, path.basename(file).replace(/\.ya?ml$/, ''));
+}
+
+/**
+ * A value matching no branch of a union (`check: true` or `check: {…}`) gets zod's bare
+ * "Invalid input"; report instead the issues of the branch that got furthest (whose
+ * issues lie deepest), or, when all fail at the top, the expected kinds.
+ */
+function unwrapUnion(issue: z.core.$ZodIssue, base: PropertyKey[]): z.core.$ZodIssue[] {
+  const path = [...base, ...issue.path];
+  if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [{ ...issue, path }];
+  const depth = (branch: z.core.$ZodIssue[]) => Math.max(...branch.map((i) => i.path.length + (i.code === 'invalid_type' ? 0 : 0.5)));
+  const best = [...issue.errors].sort((a, b) => depth(b) - depth(a))[0] as z.core.$ZodIssue[];
+  if (depth(best) > 0) return best.flatMap((i) => unwrapUnion(i, path));
+  const kinds = issue.errors.flatMap((b) => b.map((i) => (i.code === 'invalid_type' ? i.expected : undefined))).filter(Boolean);
+  return [{ ...issue, path, message: `expected ${[...new Set(kinds)].join(' or ')} (see tsbak-schedule(5))` }];
 }
 
 function fixedMessage(message: string): string {

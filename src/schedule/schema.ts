@@ -159,7 +159,7 @@ export const scheduleFileSchema = z.strictObject({
   quiesce: z.enum(['freeze', 'stop', 'none'], { message: 'quiesce is freeze, stop or none' }).optional(),
   tags: stringList.optional(),
   retention: retention.optional(),
-  prune: z.boolean().optional(),
+  prune: z.boolean({ message: 'prune is true or false' }).optional(),
   check: z
     .union([z.boolean(), z.strictObject({ readData: z.boolean().optional(), readDataSubset: percent.optional() })])
     .optional(),
