@@ -14,6 +14,8 @@ import { snapshotsCommand } from './commands/snapshots.js';
 import { restoreCommand } from './commands/restore.js';
 import { checkCommand } from './commands/check.js';
 import { thawCommand } from './commands/thaw.js';
+import { forgetCommand } from './commands/forget.js';
+import { scheduleCommand } from './commands/schedule.js';
 import type { GlobalArgs } from './context.js';
 
 const argvRaw = protectDash(hideBin(process.argv));
@@ -45,6 +47,8 @@ try {
     .command(restoreCommand)
     .command(checkCommand)
     .command(thawCommand)
+    .command(forgetCommand)
+    .command(scheduleCommand)
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)

@@ -20,6 +20,8 @@ export interface BackupOptions {
   containers: string[];
   volumes: string[];
   tags: string[];
+  /** The snapshot's time (`backup --time`); default now. */
+  time?: Date;
   volumeOptions: Omit<VolumeBackupOptions, 'volumes' | 'parents' | 'log'>;
   log?: (line: string) => void;
 }
@@ -63,7 +65,7 @@ export async function backup(repo: Repository, client: EngineClient, options: Ba
     throw new UsageError('nothing to back up: the engine has no tagged images, containers or volumes (name some with --image)');
   }
   await (await repo.blobs()).flushIndex();
-  const snapshot = newSnapshot({ kind: 'engine', host: client.host, engineVersion: version.Version }, images.records, options.tags);
+  const snapshot = newSnapshot({ kind: 'engine', host: client.host, engineVersion: version.Version }, images.records, options.tags, options.time);
   snapshot.containers = containers;
   snapshot.volumes = volumes.records;
   const snapshotId = await repo.saveSnapshot(snapshot);
