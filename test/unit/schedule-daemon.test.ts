@@ -181,6 +181,24 @@ describe('schedule daemon', () => {
     assert.equal(d.trigger('db', 'manual'), 'started');
   });
 
+  test('jitter delays the start by a random share of it, and stop cuts the wait short', async () => {
+    const dir = tempDir();
+    scheduleFile(dir, 'j', 'cron: "0 0 1 1 *"\nselect: all\njitter: 1s\n');
+    const calls: string[] = [];
+    const { d, log } = await daemonWith(dir, sleepingJob(10, calls), { random: () => 0.6 });
+    const t0 = Date.now();
+    d.trigger('j', 'manual');
+    assert.equal(log.entries.find((e) => e.event === 'run-delayed')?.jitterMs, 600);
+    while (calls.length === 0 && Date.now() - t0 < 3000) await sleep(20);
+    assert.ok(Date.now() - t0 >= 590, `started after ${Date.now() - t0} ms`);
+    while (d.isRunning('j')) await sleep(20);
+    assert.equal(d.trigger('j', 'manual'), 'started');
+    await sleep(50);
+    assert.equal(await d.stop(), true);
+    assert.equal(calls.length, 1, 'the second run was stopped during its jitter wait');
+    assert.equal(log.entries.filter((e) => e.event === 'run-finished').at(-1)?.outcome, 'aborted');
+  });
+
   test('a failing before hook fails the run without calling the job', async () => {
     const dir = tempDir();
     scheduleFile(dir, 'h', 'cron: "0 0 1 1 *"\nselect: all\nhooks: { before: ["echo not mounted; exit 3"] }\n');
