@@ -83,3 +83,42 @@ describe('fire times', () => {
     }
   });
 });
+
+// What node-cron 4.6 does by itself, and why the daemon does not rely on its ticks alone.
+// If one of these starts failing, node-cron changed: revisit README "Scheduling and node-cron".
+describe("node-cron 4.6's shortcomings", () => {
+  const matcherOf = (expr: string, tz: string) => {
+    const task = cron.createTask(expr, () => undefined, { timezone: tz });
+    void task.destroy();
+    return (task as unknown as { timeMatcher: { getNextMatch(d: Date): Date } }).timeMatcher;
+  };
+
+  test('DST gap: a 02:30 job does not fire at all on the spring-forward night', () => {
+    const m = matcherOf('30 2 * * *', 'Europe/Berlin');
+    assert.equal(m.getNextMatch(new Date('2021-03-27T12:00:00Z')).toISOString(), '2021-03-29T00:30:00.000Z');
+    assert.equal(next('30 2 * * *', 'Europe/Berlin', '2021-03-27T12:00:00Z', 1)[0], '2021-03-28T01:00:00Z'); // ours: 03:00 CEST
+  });
+
+  test('DST overlap: an every-30-minutes job skips the first pass of the repeated hour', () => {
+    const m = matcherOf('*/30 * * * *', 'Europe/Berlin');
+    assert.equal(m.getNextMatch(new Date('2020-10-24T23:50:00Z')).toISOString(), '2020-10-25T01:00:00.000Z'); // 02:00 CET: 02:00 and 02:30 CEST never ran
+  });
+
+  test('missed runs: a tick delayed by a blocked event loop is reported missed and never run', async () => {
+    const fired: number[] = [];
+    const missed: Date[] = [];
+    const task = cron.createTask('* * * * * *', () => void fired.push(Date.now()), { suppressMissedWarning: true });
+    task.on('execution:missed', (ctx) => void missed.push(ctx.date));
+    await task.start();
+    await new Promise((r) => setTimeout(r, 1100));
+    const blockedFrom = Date.now();
+    while (Date.now() - blockedFrom < 2500) {
+      // busy: the host "hangs" for 2.5 s
+    }
+    await new Promise((r) => setTimeout(r, 1200));
+    await task.destroy();
+    assert.ok(missed.length >= 1, `missed ${missed.length}`);
+    const ranLate = fired.filter((t) => t > blockedFrom + 2500 + 50 && missed.some((m) => Math.abs(t - m.getTime()) < 900));
+    assert.equal(ranLate.length, 0, 'no missed slot was run afterwards');
+  });
+});
