@@ -221,10 +221,11 @@ export class ScheduleDaemon {
     }
     st.lastSlot = Math.max(st.lastSlot, slot);
     const repository = repositoryKey(l.schedule);
+    const sameRepository = [...this.running.entries()].find(([, r]) => r.repository === repository)?.[0];
     const busy = this.running.has(name)
       ? { reason: 'overlap', detail: 'the previous run of this schedule is still going' }
-      : [...this.running.entries()].find(([, r]) => r.repository === repository)
-        ? { reason: 'repository-busy', detail: `schedule ${[...this.running.entries()].find(([, r]) => r.repository === repository)?.[0]} is running on ${repository}` }
+      : sameRepository !== undefined
+        ? { reason: 'repository-busy', detail: `schedule ${sameRepository} is running on ${repository}` }
         : undefined;
     if (busy) {
       this.metrics.recordSkip(name, busy.reason);
