@@ -367,32 +367,54 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * Run the daemon until SIGTERM or SIGINT (SIGHUP reloads). Resolves with the exit code:
- * 0 when every running job stopped in time, 1 otherwise.
+ * 0 when every running job stopped in time, 1 otherwise. The handlers are installed
+ * before the daemon starts, so a signal during start-up is acted on once it has started
+ * instead of killing the process (SIGHUP's default action).
  */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
   const daemon = new ScheduleDaemon(options);
-  await daemon.start();
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const onStop = (sig: NodeJS.Signals) => {
-      if (stopping) {
-        options.log.write('warn', 'signal-ignored', { signal: sig, note: 'already stopping; waiting for running jobs' });
-        return;
-      }
-      stopping = true;
-      process.off('SIGHUP', onHup);
-      void daemon.stop(sig).then((clean) => {
-        process.off('SIGTERM', onStop);
-        process.off('SIGINT', onStop);
-        resolve(clean ? 0 : 1);
-      });
-    };
-    const onHup = () => {
-      options.log.write('info', 'reload', { signal: 'SIGHUP' });
-      void daemon.reload();
-    };
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-    process.on('SIGHUP', onHup);
-  });
+  let started = false;
+  let stopRequested: NodeJS.Signals | undefined;
+  let reloadRequested = false;
+  let finish: (code: number) => void = () => undefined;
+  const exited = new Promise<number>((resolve) => (finish = resolve));
+  const stop = (sig: NodeJS.Signals) => {
+    process.off('SIGHUP', onHup);
+    void daemon.stop(sig).then((clean) => {
+      process.off('SIGTERM', onStop);
+      process.off('SIGINT', onStop);
+      finish(clean ? 0 : 1);
+    });
+  };
+  function onStop(sig: NodeJS.Signals): void {
+    if (stopRequested) {
+      options.log.write('warn', 'signal-ignored', { signal: sig, note: 'already stopping; waiting for running jobs' });
+      return;
+    }
+    stopRequested = sig;
+    if (started) stop(sig);
+  }
+  function onHup(): void {
+    if (!started) {
+      reloadRequested = true;
+      return;
+    }
+    options.log.write('info', 'reload', { signal: 'SIGHUP' });
+    void daemon.reload();
+  }
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  try {
+    await daemon.start();
+  } catch (err) {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+    throw err;
+  }
+  started = true;
+  if (stopRequested) stop(stopRequested);
+  else if (reloadRequested) onHup();
+  return exited;
 }
