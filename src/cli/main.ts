@@ -16,6 +16,8 @@ import { restoreCommand } from './commands/restore.js';
 import { checkCommand } from './commands/check.js';
 import { thawCommand } from './commands/thaw.js';
 import { runtimeCommand } from './commands/runtime.js';
+import { forgetCommand } from './commands/forget.js';
+import { scheduleCommand } from './commands/schedule.js';
 import type { GlobalArgs } from './context.js';
 
 const argvRaw = protectRunCommand(protectDash(hideBin(process.argv)));
@@ -48,6 +50,8 @@ try {
     .command(checkCommand)
     .command(thawCommand)
     .command(runtimeCommand)
+    .command(forgetCommand)
+    .command(scheduleCommand)
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)

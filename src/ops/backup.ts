@@ -17,6 +17,8 @@ export interface BackupOptions {
   containers: string[];
   volumes: string[];
   tags: string[];
+  /** The snapshot's time (`backup --time`); default now. */
+  time?: Date;
   volumeOptions: Omit<VolumeBackupOptions, 'volumes' | 'parents' | 'log'>;
   log?: (line: string) => void;
 }
@@ -61,7 +63,7 @@ export async function backup(repo: Repository, runtime: ContainerRuntime, option
   }
   await (await repo.blobs()).flushIndex();
   const source = runtime.kind === 'docker' ? { kind: 'engine' as const, host: runtime.location, engineVersion: version } : { kind: 'runtime' as const, root: runtime.location, version };
-  const snapshot = newSnapshot(source, images.records, options.tags);
+  const snapshot = newSnapshot(source, images.records, options.tags, options.time);
   snapshot.containers = containers;
   snapshot.volumes = volumes.records;
   const snapshotId = await repo.saveSnapshot(snapshot);

@@ -9,6 +9,8 @@ import { PartialFailureError, TsbakError, UsageError, errorMessage } from '../er
 
 export interface RegistryBackupOptions {
   tags?: string[];
+  /** The snapshot's time (`backup --time`); default now. */
+  time?: Date;
   credentials?: RegistryCredentials;
   insecure?: boolean;
   /** Clients to reuse, by host (tests read their stats). */
@@ -114,7 +116,7 @@ export async function backupRegistryImages(
   }
   await blobs.flushIndex();
   const hosts = [...new Set(locations.map((l) => l.host))].join(',');
-  const snapshotId = await repo.saveSnapshot(newSnapshot({ kind: 'registry', host: hosts }, records, options.tags ?? []));
+  const snapshotId = await repo.saveSnapshot(newSnapshot({ kind: 'registry', host: hosts }, records, options.tags ?? [], options.time));
   const result: RegistryBackupResult = { snapshotId, images, newBlobs, newBytes, downloadedBytes, durationMs: Date.now() - started };
   if (records.length < locations.length) throw new RegistryBackupPartialError(result);
   return result;

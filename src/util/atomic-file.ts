@@ -2,13 +2,15 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
 /**
- * Writes `file` atomically: a temp file in the same directory, fsync,
- * rename, fsync of the directory. A reader sees the old content or the new,
- * never half of it, also across a crash.
+ * Replaces `file` with `data` atomically, creating its directory: a temp file
+ * beside it (a name no collector reads: dot-prefixed, `.tmp` suffix), fsync,
+ * rename over, fsync of the directory. A reader sees the old content or the
+ * new, never half of it, also across a crash.
  */
-export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Buffer, mode = 0o644): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}.tmp`);
+  await fsp.mkdir(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
   const fh = await fsp.open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
@@ -37,7 +39,7 @@ export async function fsyncDir(dir: string): Promise<void> {
   }
 }
 
-/** `writeFileAtomic` of a JSON document (pretty, newline-terminated). */
+/** `writeFileAtomic` of a JSON document (pretty, newline-terminated), readable by its owner only. */
 export function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {
   return writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, mode);
 }

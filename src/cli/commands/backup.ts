@@ -11,6 +11,7 @@ interface BackupArgs extends GlobalArgs, RegistryArgs {
   container: string[];
   volume: string[];
   tag: string[];
+  time?: string;
   quiesce: 'freeze' | 'stop' | 'none';
   freezeTogether: boolean;
   maxFreeze: number;
@@ -51,6 +52,7 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       .option('cgroup', { choices: ['auto', 'v1', 'v2'] as const, default: 'auto' as const, describe: 'Freezer interface: v2 cgroup.freeze, v1 freezer.state' })
       .option('reflink', { choices: ['auto', 'never'] as const, default: 'auto' as const, describe: 'Clone volumes under the freeze where the filesystem has reflinks' })
       .option('tag', { type: 'string', array: true, default: [] as string[], describe: 'A tag to put on the snapshot (repeatable)' })
+      .option('time', { type: 'string', describe: 'The snapshot\'s time instead of now: ISO 8601 (2026-01-31T02:30:00Z) or local "2026-01-31 02:30:00" (as restic)' })
       .example('$0 backup --all', 'snapshot every tagged image')
       .example('$0 backup --image app:1 --tag nightly', 'snapshot one image, tagged') as unknown as Argv<BackupArgs>,
   handler: async (argv) => {
@@ -59,12 +61,14 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       throw new UsageError('say what to back up: --all, --image REF, --volume NAME or --container NAME');
     }
     if (!(argv.maxFreeze > 0)) throw new UsageError('--max-freeze takes a positive number of milliseconds');
+    const { parseSnapshotTime } = await import('../../ops/snapshot-doc.js');
+    const time = argv.time === undefined ? undefined : parseSnapshotTime(argv.time);
     const fromRegistry = argv.image.filter((i) => i.startsWith('registry://'));
     if (fromRegistry.length > 0) {
       if (fromRegistry.length !== argv.image.length || argv.all || argv.container.length > 0 || argv.volume.length > 0) {
         throw new UsageError('registry:// images are backed up in a run of their own: name only registry:// images');
       }
-      await backupFromRegistry(argv, fromRegistry);
+      await backupFromRegistry(argv, fromRegistry, time);
       return;
     }
     const repo = await openRepository(argv);
@@ -76,6 +80,7 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       containers: argv.container,
       volumes: argv.volume,
       tags: argv.tag,
+      ...(time ? { time } : {}),
       volumeOptions: {
         quiesce: argv.quiesce,
         freezeTogether: argv.freezeTogether,
@@ -111,7 +116,7 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
 };
 
 /** `backup --image registry://…`: pull straight from the registry into a snapshot. */
-async function backupFromRegistry(argv: BackupArgs, refs: string[]): Promise<void> {
+async function backupFromRegistry(argv: BackupArgs, refs: string[], time: Date | undefined): Promise<void> {
   const out = outputFor(argv);
   const { backupRegistryImages, RegistryBackupPartialError } = await import('../../ops/registry-pull.js');
   const credentials = await registryCredentials(argv);
@@ -121,6 +126,7 @@ async function backupFromRegistry(argv: BackupArgs, refs: string[]): Promise<voi
   try {
     result = await backupRegistryImages(repo, refs, {
       tags: argv.tag,
+      ...(time ? { time } : {}),
       insecure: argv.insecureRegistry,
       log: (line) => out.info(line),
       ...(credentials ? { credentials } : {}),
