@@ -16,11 +16,15 @@ export interface BackupOptions {
   images: string[];
   containers: string[];
   volumes: string[];
+  /** Containers whose labels include every K=V given. */
+  labels?: string[];
   tags: string[];
   /** The snapshot's time (`backup --time`); default now. */
   time?: Date;
-  volumeOptions: Omit<VolumeBackupOptions, 'volumes' | 'parents' | 'log'>;
+  volumeOptions: Omit<VolumeBackupOptions, 'volumes' | 'parents' | 'log' | 'signal'>;
   log?: (line: string) => void;
+  /** Honoured at safe points: before each phase and each volume group, never while anything is frozen. */
+  signal?: AbortSignal;
 }
 
 export interface BackupResult {
@@ -43,16 +47,21 @@ export async function backup(repo: Repository, runtime: ContainerRuntime, option
   const started = Date.now();
   const version = await runtime.version();
   const containers = await captureContainers(runtime, options);
+  options.signal?.throwIfAborted();
   const imageRefs = [...options.images, ...containers.map((c) => c.imageId)];
   const volumeNames = new Set([...options.volumes, ...containers.flatMap((c) => volumeMounts(c).map((v) => v.name))]);
   if (options.all) for (const v of await runtime.volumes.list()) volumeNames.add(v.name);
-  if (!options.all && imageRefs.length === 0 && volumeNames.size === 0) throw new UsageError('nothing to back up: name --image, --volume, --container, or --all');
+  if (!options.all && imageRefs.length === 0 && volumeNames.size === 0) {
+    throw new UsageError((options.labels ?? []).length > 0 ? `nothing to back up: no container in ${runtime.description} has the label(s) ${options.labels?.join(', ')}` : 'nothing to back up: name --image, --volume, --container, or --all');
+  }
   const images =
     imageRefs.length > 0 || options.all
       ? await backupRuntimeImages(repo, runtime, { all: options.all, images: imageRefs, log: options.log })
       : { records: [], savedImages: 0, newBlobs: 0, newBytes: 0 };
+  options.signal?.throwIfAborted();
   const volumes = await backupVolumes(repo, runtime, {
     ...options.volumeOptions,
+    ...(options.signal ? { signal: options.signal } : {}),
     volumes: [...volumeNames].sort(),
     parents: await parentTrees(repo),
     log: options.log,
@@ -62,6 +71,7 @@ export async function backup(repo: Repository, runtime: ContainerRuntime, option
     throw new UsageError(`nothing to back up: ${runtime.description} has no tagged images, containers or volumes (name some with --image)`);
   }
   await (await repo.blobs()).flushIndex();
+  options.signal?.throwIfAborted();
   const source = runtime.kind === 'docker' ? { kind: 'engine' as const, host: runtime.location, engineVersion: version } : { kind: 'runtime' as const, root: runtime.location, version };
   const snapshot = newSnapshot(source, images.records, options.tags, options.time);
   snapshot.containers = containers;
@@ -98,7 +108,12 @@ async function parentTrees(repo: Repository): Promise<Map<string, Digest>> {
 
 async function captureContainers(runtime: ContainerRuntime, options: BackupOptions): Promise<ContainerRecord[]> {
   const byId = new Map<string, ContainerRecord>();
-  if (options.all) for (const c of await runtime.containers.list()) byId.set(c.id, c.record);
+  const labels = (options.labels ?? []).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const);
+  if (options.all || labels.length > 0) {
+    for (const c of await runtime.containers.list()) {
+      if (options.all || labels.every(([k, v]) => c.labels[k] === v)) byId.set(c.id, c.record);
+    }
+  }
   for (const ref of options.containers) {
     const { record } = await runtime.containers.inspect(ref);
     byId.set(record.id, record);

@@ -25,6 +25,8 @@ export interface VolumeBackupOptions {
   /** Trees of the previous backup of each volume: unchanged files are not read again. */
   parents: Map<string, Digest>;
   log?: (line: string) => void;
+  /** Checked between volume groups only: a group, once begun, finishes and thaws. */
+  signal?: AbortSignal;
 }
 
 export interface VolumeBackupResult {
@@ -77,7 +79,10 @@ export async function backupVolumes(repo: Repository, runtime: ContainerRuntime,
   const store = await VolumeStore.forRepository(repo);
   try {
     const groups = options.freezeTogether ? [works] : works.map((w) => [w]);
-    for (const group of groups) await backupGroup(group, store, containers, options);
+    for (const group of groups) {
+      options.signal?.throwIfAborted();
+      await backupGroup(group, store, containers, options);
+    }
     await store.flush();
   } finally {
     await store.close();

@@ -4,7 +4,7 @@ import type { BlobStore } from './blob-store.js';
 import { keys } from './format.js';
 import type { Digest } from '../util/digest.js';
 import { mapLimit } from '../util/concurrency.js';
-import { errorMessage } from '../errors.js';
+import { UsageError, errorMessage } from '../errors.js';
 
 export interface CheckOptions {
   /** Read and verify this share (0–1) of all blobs; 0 checks structure only. */
@@ -72,4 +72,12 @@ export async function checkRepository(repo: Repository, options: CheckOptions): 
 /** A stable sample: the blobs whose digest falls in the first `share` of the hash space (a different subset with a different share). */
 function sampled(digest: Digest, share: number): boolean {
   return parseInt(digest.slice(7, 15), 16) / 0xffffffff < share;
+}
+
+/** `10%` → 0.1 (`--read-data-subset`, a schedule's `readDataSubset`); undefined → 0 (structure only). */
+export function readDataShare(subset: string | undefined): number {
+  if (subset === undefined) return 0;
+  const m = /^(\d+(?:\.\d+)?)%$/.exec(subset);
+  if (!m || Number(m[1]) <= 0 || Number(m[1]) > 100) throw new UsageError(`read-data-subset takes a percentage such as 10%, not "${subset}"`);
+  return Number(m[1]) / 100;
 }

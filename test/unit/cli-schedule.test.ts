@@ -125,11 +125,11 @@ describe('tsbak schedule', () => {
     }
   });
 
-  test('run: the daemon calls the job stub, logs its failure as JSON lines and stops on SIGTERM', async () => {
+  test('run: the daemon runs the job, logs its failure (no repository there) as JSON lines and stops on SIGTERM', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tsbak-sched-run-'));
     try {
       mkdirSync(path.join(dir, 's'));
-      writeFileSync(path.join(dir, 's', 'x.yaml'), 'cron: "* * * * * *"\nselect: all\n');
+      writeFileSync(path.join(dir, 's', 'x.yaml'), `cron: "* * * * * *"\nselect: all\nrepository: ${path.join(dir, 'no-repo')}\n`);
       const child = spawn(process.execPath, [main, 'schedule', 'run', '--dir', path.join(dir, 's'), '--state', path.join(dir, 'state.json')], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (c) => (out += c));
@@ -139,7 +139,7 @@ describe('tsbak schedule', () => {
       assert.equal(await exited, 0);
       const finished = out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e.event === 'run-finished');
       assert.equal(finished?.outcome, 'failure', out);
-      assert.deepEqual(finished?.errors, ['scheduled backups need the job layer (ops/job.ts), which is not merged yet']);
+      assert.deepEqual(finished?.errors, [`no repository at ${path.join(dir, 'no-repo')}; create one with \`tsbak init --repo ${path.join(dir, 'no-repo')}\``]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,8 +1,8 @@
 import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes, formatDuration } from '../../util/format.js';
-import { PartialFailureError, UsageError } from '../../errors.js';
-import type { RegistryBackupResult } from '../../ops/registry-pull.js';
+import { PartialFailureError } from '../../errors.js';
+import type { BackupJobResult } from '../../ops/job.js';
 import { registryCredentials, withRegistryOptions, type RegistryArgs } from '../registry-options.js';
 
 interface BackupArgs extends GlobalArgs, RegistryArgs {
@@ -10,6 +10,7 @@ interface BackupArgs extends GlobalArgs, RegistryArgs {
   image: string[];
   container: string[];
   volume: string[];
+  label: string[];
   tag: string[];
   time?: string;
   quiesce: 'freeze' | 'stop' | 'none';
@@ -36,6 +37,7 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       .option('image', { type: 'string', array: true, default: [] as string[], describe: 'An image by name or id, or registry://HOST/REPO[:TAG|@DIGEST] (repeatable)' })
       .option('container', { type: 'string', array: true, default: [] as string[], describe: 'A container by name or id: its definition and image (repeatable)' })
       .option('volume', { type: 'string', array: true, default: [] as string[], describe: 'A volume by name (repeatable)' })
+      .option('label', { type: 'string', array: true, default: [] as string[], describe: 'The containers with label K=V: definitions, images, volumes (repeatable: all must match)' })
       .option('quiesce', {
         choices: ['freeze', 'stop', 'none'] as const,
         default: 'freeze' as const,
@@ -57,28 +59,16 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
       .example('$0 backup --image app:1 --tag nightly', 'snapshot one image, tagged') as unknown as Argv<BackupArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
-    if (!argv.all && argv.image.length === 0 && argv.container.length === 0 && argv.volume.length === 0) {
-      throw new UsageError('say what to back up: --all, --image REF, --volume NAME or --container NAME');
-    }
-    if (!(argv.maxFreeze > 0)) throw new UsageError('--max-freeze takes a positive number of milliseconds');
+    const { runBackupJob, validateBackupJob } = await import('../../ops/job.js');
     const { parseSnapshotTime } = await import('../../ops/snapshot-doc.js');
     const time = argv.time === undefined ? undefined : parseSnapshotTime(argv.time);
-    const fromRegistry = argv.image.filter((i) => i.startsWith('registry://'));
-    if (fromRegistry.length > 0) {
-      if (fromRegistry.length !== argv.image.length || argv.all || argv.container.length > 0 || argv.volume.length > 0) {
-        throw new UsageError('registry:// images are backed up in a run of their own: name only registry:// images');
-      }
-      await backupFromRegistry(argv, fromRegistry, time);
-      return;
-    }
-    const repo = await openRepository(argv);
-    const { backup } = await import('../../ops/backup.js');
-    const { openRuntime } = await import('../../runtime/open.js');
-    const result = await backup(repo, await openRuntime(argv.engine), {
+    const spec = {
+      engine: argv.engine,
       all: argv.all,
       images: argv.image,
       containers: argv.container,
       volumes: argv.volume,
+      labels: argv.label,
       tags: argv.tag,
       ...(time ? { time } : {}),
       volumeOptions: {
@@ -90,58 +80,41 @@ export const backupCommand: CommandModule<GlobalArgs, BackupArgs> = {
         cgroupVersion: argv.cgroup,
         reflink: argv.reflink,
       },
-      log: (line) => out.info(line),
-    });
-    out.result({ repository: repo.location, ...result }, () =>
-      [
-        ...result.images.map((i) => `  image      ${(i.names[0] ?? i.id.slice(7, 19)).padEnd(40)} ${i.layers} layers  ${formatBytes(i.size)}`),
-        ...result.containers.map((c) => `  container  ${c.name.padEnd(40)} ${c.image}${c.running ? ' (running)' : ''}`),
-        ...result.volumes.map(
-          (v) =>
-            `  volume     ${v.name.padEnd(40)} ${v.files} files  ${formatBytes(v.bytes)}` +
-            v.quiesce.map((q) => `  ${q.container}: ${q.mode}${q.windowMs !== undefined ? ` ${q.windowMs} ms` : ''}`).join(''),
-        ),
-        ...result.failures.map((f) => `  FAILED     ${f.item}: ${f.error}`),
-        `snapshot ${result.snapshotId.slice(0, 8)} saved: ${result.images.length} image(s), ${result.containers.length} container(s), ${result.volumes.length} volume(s), ` +
-          `${formatBytes(result.newBytes)} added in ${formatDuration(result.durationMs)}`,
-      ].join('\n'),
-    );
-    if (result.failures.length > 0) {
+    };
+    validateBackupJob(spec);
+    const credentials = argv.image.some((i) => i.startsWith('registry://')) ? await registryCredentials(argv) : undefined;
+    const repo = await openRepository(argv);
+    const job = await runBackupJob(repo, { ...spec, registry: { insecure: argv.insecureRegistry, ...(credentials ? { credentials } : {}) } }, { log: (line) => out.info(line) });
+    out.result({ repository: repo.location, ...job.result }, () => render(job));
+    if (job.outcome === 'partial') {
       throw new PartialFailureError(
-        `backup was partial: snapshot ${result.snapshotId.slice(0, 8)} lacks ${result.failures.map((f) => `${f.item} (${f.error})`).join('; ')}`,
-        result.failures,
+        `backup was partial: snapshot ${job.result.snapshotId.slice(0, 8)} lacks ${job.failures.map((f) => `${f.item} (${f.error})`).join('; ')}`,
+        job.failures,
       );
     }
   },
 };
 
-/** `backup --image registry://…`: pull straight from the registry into a snapshot. */
-async function backupFromRegistry(argv: BackupArgs, refs: string[], time: Date | undefined): Promise<void> {
-  const out = outputFor(argv);
-  const { backupRegistryImages, RegistryBackupPartialError } = await import('../../ops/registry-pull.js');
-  const credentials = await registryCredentials(argv);
-  const repo = await openRepository(argv);
-  let result: RegistryBackupResult;
-  let partial: Error | undefined;
-  try {
-    result = await backupRegistryImages(repo, refs, {
-      tags: argv.tag,
-      ...(time ? { time } : {}),
-      insecure: argv.insecureRegistry,
-      log: (line) => out.info(line),
-      ...(credentials ? { credentials } : {}),
-    });
-  } catch (err) {
-    if (!(err instanceof RegistryBackupPartialError)) throw err;
-    partial = err;
-    result = err.result;
-  }
-  out.result({ repository: repo.location, ...result }, () =>
-    [
+function render(job: BackupJobResult): string {
+  if (job.source === 'registry') {
+    const result = job.result;
+    return [
       ...result.images.map((i) => `  image      ${i.source.padEnd(40)} ${i.error ? `FAILED: ${i.error}` : `${i.layers} layers  ${formatBytes(i.size)}`}`),
       `snapshot ${result.snapshotId.slice(0, 8)} saved: ${result.newBlobs} new blob(s), ${formatBytes(result.newBytes)} added, ` +
         `${formatBytes(result.downloadedBytes)} downloaded in ${formatDuration(result.durationMs)}`,
-    ].join('\n'),
-  );
-  if (partial) throw partial;
+    ].join('\n');
+  }
+  const result = job.result;
+  return [
+    ...result.images.map((i) => `  image      ${(i.names[0] ?? i.id.slice(7, 19)).padEnd(40)} ${i.layers} layers  ${formatBytes(i.size)}`),
+    ...result.containers.map((c) => `  container  ${c.name.padEnd(40)} ${c.image}${c.running ? ' (running)' : ''}`),
+    ...result.volumes.map(
+      (v) =>
+        `  volume     ${v.name.padEnd(40)} ${v.files} files  ${formatBytes(v.bytes)}` +
+        v.quiesce.map((q) => `  ${q.container}: ${q.mode}${q.windowMs !== undefined ? ` ${q.windowMs} ms` : ''}`).join(''),
+    ),
+    ...result.failures.map((f) => `  FAILED     ${f.item}: ${f.error}`),
+    `snapshot ${result.snapshotId.slice(0, 8)} saved: ${result.images.length} image(s), ${result.containers.length} container(s), ${result.volumes.length} volume(s), ` +
+      `${formatBytes(result.newBytes)} added in ${formatDuration(result.durationMs)}`,
+  ].join('\n');
 }

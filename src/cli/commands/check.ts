@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 import { formatBytes } from '../../util/format.js';
-import { CorruptDataError, UsageError } from '../../errors.js';
+import { CorruptDataError } from '../../errors.js';
 
 interface CheckArgs extends GlobalArgs {
   readData: boolean;
@@ -17,14 +17,9 @@ export const checkCommand: CommandModule<GlobalArgs, CheckArgs> = {
       .option('read-data-subset', { type: 'string', describe: 'Read and verify this share of blobs, e.g. 10%' }) as unknown as Argv<CheckArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
-    let share = argv.readData ? 1 : 0;
-    if (argv.readDataSubset !== undefined) {
-      const m = /^(\d+(?:\.\d+)?)%$/.exec(argv.readDataSubset);
-      if (!m || Number(m[1]) <= 0 || Number(m[1]) > 100) throw new UsageError('--read-data-subset takes a percentage such as 10%');
-      share = Number(m[1]) / 100;
-    }
+    const { checkRepository, readDataShare } = await import('../../repo/check.js');
+    const share = argv.readData ? 1 : readDataShare(argv.readDataSubset);
     const repo = await openRepository(argv);
-    const { checkRepository } = await import('../../repo/check.js');
     const { reachableBlobs } = await import('../../ops/reachable.js');
     const report = await checkRepository(repo, { readData: share, reachable: reachableBlobs });
     out.result({ repository: repo.location, ...report }, () =>
