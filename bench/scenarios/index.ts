@@ -5,6 +5,8 @@ import { freezeScenario } from './freeze.js';
 import { imagesScenario } from './images.js';
 import { pushScenario } from './push.js';
 import { restoreScenario } from './restore.js';
+import { runtimeScenario } from './runtime.js';
+import { unpackScenario } from './unpack.js';
 import { volumesScenario } from './volumes.js';
 
-export const SCENARIOS: readonly Scenario[] = [imagesScenario, restoreScenario, pushScenario, volumesScenario, freezeScenario];
+export const SCENARIOS: readonly Scenario[] = [imagesScenario, restoreScenario, pushScenario, volumesScenario, freezeScenario, unpackScenario, runtimeScenario];

@@ -7,12 +7,13 @@
 // Both read the same uncompressed layer tars from the same disk and write onto it. umoci
 // also verifies each blob's digest and writes an mtree manifest of the rootfs (hashing every
 // file); the tsbak row includes a sha256 of each layer stream, as the runtime checks diffIDs.
-// The tsbak side runs this very file as a program: `node unpack.js --unpack DIR ROOT`.
+// The tsbak side runs this very file as a program: `node unpack.js --unpack DIR ROOT`; with
+// --cpu-prof it runs once more under `node --cpu-prof`.
 import { createHash } from 'node:crypto';
 import { createReadStream, mkdirSync, readFileSync, realpathSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BenchContext, ResultRow, Scenario, ScenarioResult } from '../lib/scenario.js';
+import type { BenchContext, Scenario, ScenarioResult } from '../lib/scenario.js';
 import type { Contestant } from '../lib/stats.js';
 
 const THIS_FILE = fileURLToPath(import.meta.url);
@@ -104,11 +105,28 @@ export const unpackScenario: Scenario = {
       };
       await sideBySide(1, [tsbakC, umociC], log, 'unpack, warm-up');
       const [t, u] = await sideBySide(ctx.reps, [tsbakC, umociC], log, 'unpack');
-      const rows: ResultRow[] = [
+      const result: ScenarioResult = {
+        rows: [],
+        series: { 'tsbak-unpack': t!, 'umoci-unpack': u! },
+        facts: { image: big.name, layers: 'uncompressed tars from docker save, the same bytes for both' },
+      };
+      if (ctx.profileDir) {
+        const { describeProfile, summarizeProfile } = await import('../lib/cpuprofile.js');
+        await clean();
+        mkdirSync(ctx.profileDir, { recursive: true });
+        const name = 'unpack.cpuprofile';
+        const r = await run(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${name}`, THIS_FILE, '--unpack', saveDir, path.join(out, 'rootfs')], { env: ctx.env, timeoutMs: 600_000 });
+        if (r.code !== 0) throw new Error(`the profiled unpack exited ${r.code}: ${r.stderr.trim()}`);
+        const summary = await summarizeProfile(path.join(ctx.profileDir, name));
+        log(describeProfile('unpack', summary));
+        result.profiles = { unpack: summary };
+        await clean();
+      }
+      result.rows = [
         compareRow({ id: 'unpack.image', title: `unpack: ${big.name} into a rootfs vs umoci unpack`, unit: 'ms', tsbak: t!.wallMs.median, peer: u!.wallMs.median, goal: { kind: 'ratio', max: 1.0 } }),
         compareRow({ id: 'unpack.rss', title: 'unpack: peak RSS', unit: 'MiB', tsbak: t!.peakRssKiB.max / 1024, peer: u!.peakRssKiB.max / 1024 }),
       ];
-      return { rows, series: { 'tsbak-unpack': t!, 'umoci-unpack': u! }, facts: { image: big.name, layers: 'uncompressed tars from docker save, the same bytes for both' } };
+      return result;
     } finally {
       await removePath(out);
       await removePath(saveDir);
