@@ -195,7 +195,11 @@ export async function thawAll(options: { scan: boolean; engine?: EngineClient | 
 export async function thawContainer(ref: string, runtime: ContainerRuntime): Promise<ThawReport> {
   const report: ThawReport = { entries: [], stateFiles: [], errors: [], notes: [] };
   const found = await runtime.containers.find(ref);
-  if (!found) throw new FreezeError(ref, `no container \`${ref}\` in ${runtime.description}`, `no container \`${ref}\` in ${runtime.description}: name it as its ps shows it`);
+  if (!found) {
+    const where = runtime.kind === 'docker' ? `on the engine at ${runtime.location}` : `in tsbak's runtime at ${runtime.location}`;
+    const ps = runtime.kind === 'docker' ? 'docker ps' : 'tsbak runtime ps';
+    throw new FreezeError(ref, `no container \`${ref}\` ${where}`, `no container \`${ref}\` ${where}: name it as ${ps} shows it`);
+  }
   const info = { Id: found.id, State: { Pid: found.pid, Paused: found.paused } };
   const name = found.name;
   const base = { id: info.Id, name, source: 'container' as const };

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { dockerCli, engineA, engineB, fixtures, integrationSkip, tmpDir } from '../helpers.js';
+import { dockerCli, engineA, engineB, fixtures, integrationSkip, registry, tmpDir } from '../helpers.js';
 import { newRepo, tsbak, tsbakJson } from './support.js';
 import { CHANGES_DOCKERFILE, docker, dockerExport, listing } from './support/rootfs-oracle.js';
 import { buildLayer } from '../unit/support/hostile-layers.js';
@@ -136,7 +136,8 @@ test('run -d outlives the CLI; exit codes 3 and 137 are recorded with no CLI run
     const took = Date.now() - t0;
     assert.equal(stop.code, 0, stop.stderr);
     console.log(`# stop -t 1 of a pid 1 that ignores SIGTERM took ${took} ms`);
-    assert.ok(took >= 1000 && took < 5000, `${took} ms`);
+    // The CLI's own start (0.3–1 s here, more under load) is in the figure; the kill comes at the 1 s timeout.
+    assert.ok(took >= 1000 && took < 10_000, `${took} ms`);
     const after = (await ps(rt)).find((c) => c.name === 'sleeper');
     assert.equal(after?.exitCode, 137);
     // unless-stopped: `up` starts it again only when it was not stopped by hand.
@@ -226,7 +227,8 @@ test('backup --engine runtime freezes its containers: a file rewritten in place 
     const script =
       'dd if=/dev/zero bs=1M count=16 2>/dev/null | tr "\\0" a > /tmp/a; dd if=/dev/zero bs=1M count=16 2>/dev/null | tr "\\0" b > /tmp/b; ' +
       'cp /tmp/a /data/f; while true; do dd if=/tmp/a of=/data/f bs=16M count=1 conv=notrunc 2>/dev/null; dd if=/tmp/b of=/data/f bs=16M count=1 conv=notrunc 2>/dev/null; done';
-    assert.equal((await rt.run(['runtime', 'run', '-d', '--name', 'writer', '-v', 'wvol:/data', fx.base.name, 'sh', '-c', script])).code, 0);
+    const hook = ['-l', 'tsbak.pre-backup=date +%s%N > /data/hook-ran'];
+    assert.equal((await rt.run(['runtime', 'run', '-d', '--name', 'writer', ...hook, '-v', 'wvol:/data', fx.base.name, 'sh', '-c', script])).code, 0);
     await sleep(1500);
     const torn = async (mode: string): Promise<boolean> => {
       const r = await rt.json<{ volumes: { quiesce: { mode: string; windowMs?: number; cgroup?: string }[] }[]; failures: unknown[] }>([
@@ -240,6 +242,7 @@ test('backup --engine runtime freezes its containers: a file rewritten in place 
       }
       const target = `copy-${id()}`;
       await rt.json(['restore', 'latest', '--to', 'runtime', '--volume', `wvol:${target}`, '--repo', repo]);
+      assert.ok(existsSync(path.join(rt.root, 'volumes', target, '_data', 'hook-ran')), 'the pre-backup hook ran inside the container (runtime exec)');
       const data = readFileSync(path.join(rt.root, 'volumes', target, '_data', 'f'));
       assert.equal(data.length, 16 << 20);
       return data.includes(0x61) && data.includes(0x62);
@@ -251,6 +254,27 @@ test('backup --engine runtime freezes its containers: a file rewritten in place 
     for (let i = 0; i < 10; i++) if (await torn('freeze')) tornFrozen++;
     assert.equal(tornFrozen, 0, `${tornFrozen} of 10 frozen backups were torn`);
     assert.equal((await ps(rt)).find((c) => c.name === 'writer')?.status, 'running', 'the writer runs on, thawed');
+  } finally {
+    await cleanup(rt);
+  }
+});
+
+test('images come into the runtime from a registry too (runtime pull), verified, and run', { skip, timeout: 120_000 }, async () => {
+  const fx = fixtures();
+  const repo = await newRepo();
+  await tsbakJson(['backup', '--image', fx.tool.name, '--repo', repo]);
+  const ns = `rt${id()}`;
+  await tsbakJson(['restore', 'latest', '--to', `registry://${registry()}/${ns}`, '--repo', repo]);
+  const rt = runtimeAt();
+  try {
+    const pulled = await rt.json<{ images: { id: string; names: string[] }[] }>(['runtime', 'pull', `registry://${registry()}/${ns}/tool:1`]);
+    assert.equal(pulled.images[0]?.id, fx.tool.id, 'the same image id as on the engine');
+    const ran = await rt.run(['runtime', 'run', '--rm', `${registry()}/${ns}/tool:1`]);
+    assert.equal(ran.code, 0, ran.stderr);
+    assert.equal(ran.stdout, 'hello from tool\n');
+    const missing = await rt.run(['runtime', 'pull', `registry://${registry()}/${ns}/nope:1`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope/);
   } finally {
     await cleanup(rt);
   }
