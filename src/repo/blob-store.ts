@@ -50,6 +50,7 @@ export interface BlobSource {
   size(digest: Digest): number;
   /** True when the blob's object is really in storage (not only in the index). */
   stored(digest: Digest): Promise<boolean>;
+  /** The content, verified against `digest` as it streams: the stream fails at its end on a mismatch. */
   open(digest: Digest): Promise<Readable>;
   readBuffer(digest: Digest): Promise<Buffer>;
 }

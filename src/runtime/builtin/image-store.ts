@@ -127,15 +127,21 @@ export class ImageStore implements ArchiveSink, BlobSource {
     await fsp.rename(staged.path, this.root.blob(digestHex(staged.digest)));
   }
 
-  /** Copies a blob from another source (the repository), verified against its digest. */
+  /**
+   * Copies a blob from another source (the repository). BlobSource.open verifies the
+   * content against its digest as it streams and fails the stream at the end on a
+   * mismatch, so the bytes are not hashed a second time here; a failed copy is removed.
+   */
   async copyFrom(source: BlobSource, digest: Digest): Promise<boolean> {
     if (this.has(digest)) return false;
-    const staged = await this.stage(await source.open(digest));
-    if (staged.digest !== digest) {
-      await this.discard(staged);
-      throw new CorruptDataError(`blob ${digest} read back as ${staged.digest}`);
+    const file = path.join(this.root.blobTmp, `copy-${randomBytes(8).toString('hex')}`);
+    try {
+      await pipeline(await source.open(digest), createWriteStream(file, { mode: 0o600 }));
+      await fsp.rename(file, this.root.blob(digestHex(digest)));
+    } catch (err) {
+      await fsp.rm(file, { force: true });
+      throw err;
     }
-    await this.commit(staged);
     return true;
   }
 
