@@ -10,13 +10,14 @@
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { errorMessage, isErrno } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { EngineClient } from '../runtime/docker/client.js';
 import type { ContainerRuntime } from '../runtime/runtime.js';
 import { containerIdOfCgroup, findCgroups, freezerMounts, type FreezerVersion } from './cgroup.js';
 import { controlFile, freezerState, requestThaw, selfFrozen } from './control.js';
 import { FreezeError } from './errors.js';
 import { listStates, removeStateSync, writeStateSync, type StateFile } from './state.js';
+import { pidAlive } from '../util/process.js';
 
 export type ThawSource = 'state' | 'scan' | 'container';
 
@@ -54,14 +55,6 @@ function isBuiltinRuntimeCgroup(dir: string): boolean {
   return /\/tsbak\/[0-9a-f]{64}$/.test(dir);
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
 
 function versionOfFile(file: string): FreezerVersion {
   return path.basename(file) === 'cgroup.freeze' ? 'v2' : 'v1';

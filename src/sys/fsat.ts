@@ -15,12 +15,11 @@
  *
  * The library is loaded on first use, so commands that never need these pay nothing.
  */
-import { createRequire } from 'node:module';
 import { closeSync, constants as fsc, readSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type * as KoffiModule from 'koffi';
 import { TsbakError } from '../errors.js';
-import { SysError } from './libc.js';
+import { SysError, loadLibc } from './libc.js';
 
 export { SysError } from './libc.js';
 
@@ -100,18 +99,7 @@ let bindings: Bindings | undefined;
 
 function lib(): Bindings {
   if (bindings) return bindings;
-  let koffi: Koffi;
-  try {
-    koffi = createRequire(import.meta.url)('koffi') as Koffi;
-  } catch (err) {
-    throw new TsbakError(`cannot load koffi, the FFI library tsbak calls libc with: ${(err as Error).message} (run npm install)`, { cause: err });
-  }
-  let handle: KoffiModule.LibraryHandle;
-  try {
-    handle = koffi.load('libc.so.6');
-  } catch (err) {
-    throw new TsbakError(`cannot load libc.so.6 through koffi: ${(err as Error).message} (tsbak needs glibc on Linux)`, { cause: err });
-  }
+  const { koffi, lib: handle } = loadLibc();
   const f = (proto: string) => handle.func(proto) as unknown as Fn;
   // Paths are declared `const char *`: koffi passes a JS string as UTF-8 and a Buffer as its bytes.
   bindings = {

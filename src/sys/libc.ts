@@ -87,20 +87,28 @@ interface Bindings {
 
 let bindings: Bindings | undefined;
 
-function libc(): Bindings {
-  if (bindings) return bindings;
+let loaded: { koffi: Koffi; lib: KoffiModule.LibraryHandle } | undefined;
+
+/** koffi and the one handle on libc.so.6 that every binding module shares. */
+export function loadLibc(): { koffi: Koffi; lib: KoffiModule.LibraryHandle } {
+  if (loaded) return loaded;
   let koffi: Koffi;
   try {
     koffi = createRequire(import.meta.url)('koffi') as Koffi;
   } catch (err) {
     throw new TsbakError(`cannot load koffi, the FFI library tsbak calls libc with: ${(err as Error).message} (run npm install)`, { cause: err });
   }
-  let lib: KoffiModule.LibraryHandle;
   try {
-    lib = koffi.load('libc.so.6');
+    loaded = { koffi, lib: koffi.load('libc.so.6') };
   } catch (err) {
     throw new TsbakError(`cannot load libc.so.6 through koffi: ${(err as Error).message} (tsbak needs glibc on Linux)`, { cause: err });
   }
+  return loaded;
+}
+
+function libc(): Bindings {
+  if (bindings) return bindings;
+  const { koffi, lib } = loadLibc();
   // Registered by name for the utimensat prototype below.
   koffi.struct('tsbak_timespec', { tv_sec: 'int64_t', tv_nsec: 'int64_t' });
   const ioctl = lib.func('int ioctl(int fd, unsigned long request, ...)');

@@ -16,6 +16,7 @@ import { mkdirSync, promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TsbakError, isErrno } from '../../errors.js';
+import { pidAlive } from '../../util/process.js';
 
 export const DEFAULT_RUNTIME_ROOT = '/var/lib/tsbak/runtime';
 
@@ -64,7 +65,7 @@ export class RuntimeRoot {
       } catch (err) {
         if (!isErrno(err, 'EEXIST')) throw err;
         const owner = Number((await fsp.readFile(file, 'utf8').catch(() => '')).trim());
-        if (owner > 0 && !alive(owner)) {
+        if (owner > 0 && !pidAlive(owner)) {
           await fsp.rm(file, { force: true });
           continue;
         }
@@ -80,11 +81,3 @@ export class RuntimeRoot {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return isErrno(err, 'EPERM');
-  }
-}
