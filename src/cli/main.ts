@@ -52,6 +52,7 @@ try {
     .command(runtimeCommand)
     .command(forgetCommand)
     .command(scheduleCommand)
+    .completion('completion', 'Print a bash/zsh completion script: tsbak completion >> ~/.bashrc')
     .demandCommand(1, 'name a command; see tsbak --help')
     .strict()
     .version(VERSION)
