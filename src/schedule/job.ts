@@ -1,6 +1,5 @@
 /**
- * The job runner contract between the scheduler and the job layer (ops/job.ts, issue 9
- * item 1, not merged yet). The daemon owns timing, overlap, hooks, notifications and
+ * The job runner contract between the scheduler and the job layer (ops/job.ts). The daemon owns timing, overlap, hooks, notifications and
  * metrics; the runner owns the work: backup of `schedule.select` into
  * `schedule.repository`, then forget (`schedule.retention`), prune, check.
  */
