@@ -1,7 +1,7 @@
 import type { Repository } from '../repo/repository.js';
 import type { ContainerRuntime, RuntimeContainer, RuntimeContainers, RuntimeVolume } from '../runtime/runtime.js';
 import { VolumeStore } from '../volume/store.js';
-import { backupTree, scanFrozen, type BackupResult, type Fingerprints } from '../volume/archiver.js';
+import { backupTree, Fingerprints, scanFrozen, type BackupResult } from '../volume/archiver.js';
 import { cloneTree, removeClone, scratchParentFor, supportsReflink } from '../volume/reflink.js';
 import type { QuiesceMode, QuiesceRecord, VolumeRecord } from '../volume/record.js';
 import { freezeContainers, type CgroupVersion, type FreezeReport, type FrozenGroup } from '../freeze/freezer.js';
@@ -162,7 +162,7 @@ async function backupGroup(group: Work[], store: VolumeStore, containers: Runtim
     // Pre-copy: everything once, before anyone is frozen.
     if (toFreeze.length > 0) {
       for (const w of group.filter((w) => !reflinkParents.has(w))) {
-        w.seen = new Map();
+        w.seen = new Fingerprints();
         w.result = await copy(w, store, w.parent, options, w.volume.mountpoint, false, w.seen);
       }
     }

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Chunker, CHUNK_MAX } from './chunker.js';
 import { compareNames, decodeTree, encodeTree, isHardlink, type EntryNode, type NodeMeta, type NodeType, type Tree, type TreeNode } from './tree.js';
-import { SysError, devMajor, devMinor, readXattrs, seekData, seekHole } from './sysfs.js';
+import { SysError, devMajor, devMinor, errnoName, lstatxAt, readXattrs, seekData, seekHole, statxInt64, STATX_OFFSET, STATX_SIZE } from './sysfs.js';
 import type { BlobReader } from './store.js';
 import type { Digest } from '../util/digest.js';
 import { TsbakError, errorMessage, isErrno } from '../errors.js';
@@ -61,9 +61,8 @@ export interface BackupOptions {
    */
   ignoreInode?: boolean;
   /**
-   * Filled with what this pass stored of each entry (path → fingerprint; the
-   * volume root is ""), so that a frozen pass after it (`scanFrozen`) can tell
-   * from an lstat alone what changed since.
+   * Filled with what this pass stored of each entry, so that a frozen pass
+   * after it (`scanFrozen`) can tell from an lstat alone what changed since.
    */
   record?: Fingerprints;
 }
@@ -73,13 +72,50 @@ export interface Fingerprint {
   type: NodeType;
   /** As the node records it (the bytes read, for a file). */
   size: number;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-  ino: bigint;
+  /** mtime and ctime as struct stat holds them: whole seconds (floor) and nanoseconds. */
+  mSec: number;
+  mNsec: number;
+  cSec: number;
+  cNsec: number;
+  /** The inode number's high and low 32 bits. */
+  inoHi: number;
+  inoLo: number;
 }
 
-/** Relative path ("" for the root, "a/b" below it) → fingerprint. */
-export type Fingerprints = Map<string, Fingerprint>;
+const NS_PER_S = 1_000_000_000n;
+
+/** A nanosecond time as [seconds (floor), nanoseconds], as struct stat and struct statx hold it. */
+function splitNs(ns: bigint): [number, number] {
+  let sec = ns / NS_PER_S;
+  let nsec = ns % NS_PER_S;
+  if (nsec < 0n) {
+    nsec += NS_PER_S;
+    sec -= 1n;
+  }
+  return [Number(sec), Number(nsec)];
+}
+
+/** Per directory (relative path, "" for the root), the fingerprints of its entries by name; the root's own apart. */
+export class Fingerprints {
+  root: Fingerprint | undefined;
+  private readonly dirs = new Map<string, Map<string, Fingerprint>>();
+
+  static of(st: BigIntStats, type: NodeType, size: number): Fingerprint {
+    const [mSec, mNsec] = splitNs(st.mtimeNs);
+    const [cSec, cNsec] = splitNs(st.ctimeNs);
+    return { type, size, mSec, mNsec, cSec, cNsec, inoHi: Number(st.ino >> 32n), inoLo: Number(st.ino & 0xffff_ffffn) };
+  }
+
+  set(dir: string, name: string, fp: Fingerprint): void {
+    let entries = this.dirs.get(dir);
+    if (!entries) this.dirs.set(dir, (entries = new Map()));
+    entries.set(name, fp);
+  }
+
+  in(dir: string): Map<string, Fingerprint> | undefined {
+    return this.dirs.get(dir);
+  }
+}
 
 export interface BackupResult {
   /** The root tree (with the volume directory's own metadata in `root`). */
@@ -104,6 +140,28 @@ export function nodeType(st: BigIntStats): NodeType | undefined {
   if (st.isBlockDevice()) return 'blockdev';
   if (st.isSocket()) return 'socket';
   return undefined;
+}
+
+/** The node type of a st_mode / stx_mode value. */
+function typeOfMode(mode: number): NodeType | undefined {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o010000:
+      return 'fifo';
+    case 0o020000:
+      return 'chardev';
+    case 0o060000:
+      return 'blockdev';
+    case 0o140000:
+      return 'socket';
+    default:
+      return undefined;
+  }
 }
 
 /** The metadata of an lstat result (size 0 except for files and symlinks). */
@@ -173,7 +231,7 @@ class Archiver {
     const sameRoot = prevRoot && prevRoot.ctimeNs === rootMeta.ctimeNs && prevRoot.inode === rootMeta.inode;
     const xattrs = sameRoot ? prevRoot.xattrs : this.xattrs(this.root, '.');
     if (xattrs) rootMeta.xattrs = xattrs;
-    this.options.record?.set('', { type: 'dir', size: 0, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino });
+    if (this.options.record) this.options.record.root = Fingerprints.of(st, 'dir', 0);
     const nodes = await this.dirNodes(this.root, '', parent);
     const tree = await this.store.putTree(encodeTree(nodes, rootMeta));
     await this.store.flush();
@@ -304,7 +362,7 @@ class Archiver {
       default:
         this.stats.others++;
     }
-    this.options.record?.set(rel, { type, size: node.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs, ino: st.ino });
+    this.options.record?.set(rel.length > name.length ? rel.slice(0, rel.length - name.length - 1) : '', name, Fingerprints.of(st, type, node.size));
     this.options.onProgress?.({ ...this.stats, path: rel });
     return node;
   }
@@ -505,7 +563,9 @@ interface FrozenEntry {
   type: NodeType;
   /** lstat equals the pre-copy's fingerprint: the pre-copy's node holds, with this atime. */
   same: boolean;
-  atimeNs?: bigint;
+  /** An unchanged entry's atime, as statx gave it. */
+  aSec?: number;
+  aNsec?: number;
   /** A changed entry's lstat. */
   st?: BigIntStats;
   xattrs?: Record<string, string>;
@@ -559,7 +619,10 @@ class FrozenScan {
   private rootXattrs: Record<string, string> | undefined;
   private rootSame = false;
   private rootDir: FrozenDir | undefined;
-  private rootDev = 0n;
+  private rootDevMajor = 0;
+  private rootDevMinor = 0;
+  /** One statx result at a time. */
+  private readonly sx = Buffer.alloc(STATX_SIZE);
   private readonly links = new Map<string, FrozenEntry[]>();
   private readonly linkContent = new Map<string, LinkContent>();
 
@@ -583,9 +646,11 @@ class FrozenScan {
     }
     if (!st.isDirectory()) throw new TsbakError(`cannot back up ${this.root}: not a directory`);
     this.rootSt = st;
-    this.rootDev = st.dev;
-    const fp = this.seen.get('');
-    this.rootSame = fp !== undefined && fp.ctimeNs === st.ctimeNs && fp.ino === st.ino;
+    this.rootDevMajor = devMajor(st.dev);
+    this.rootDevMinor = devMinor(st.dev);
+    const fp = this.seen.root;
+    const now = Fingerprints.of(st, 'dir', 0);
+    this.rootSame = fp !== undefined && fp.cSec === now.cSec && fp.cNsec === now.cNsec && fp.inoHi === now.inoHi && fp.inoLo === now.inoLo;
     if (!this.rootSame) this.rootXattrs = this.archiver.xattrs(this.root, '.');
     this.rootDir = await this.scanDir(this.root, '');
     await this.readLinks();
@@ -616,75 +681,106 @@ class FrozenScan {
     return names;
   }
 
+  /**
+   * One directory, under the freeze: a statx of each entry by name in the
+   * open directory (no path walk, nothing allocated), compared field by
+   * field with the pre-copy's fingerprint. Only a changed entry gets a full
+   * lstat, its xattrs and (files) its content read.
+   */
   private async scanDir(abs: string, rel: string): Promise<FrozenDir> {
     const entries: FrozenEntry[] = [];
     const { errors, warnings } = this.archiver;
-    for (const name of this.names(abs, rel)) {
-      const path = rel ? `${rel}/${name}` : name;
-      const full = `${abs}/${name}`;
-      let st: BigIntStats | undefined;
-      try {
-        st = lstatSync(full, { bigint: true, throwIfNoEntry: false });
-      } catch (err) {
-        errors.push({ path, message: problem(err) });
-        continue;
-      }
-      if (!st) {
-        warnings.push({ path, message: 'removed during the backup' });
-        continue;
-      }
-      const type = nodeType(st);
-      if (!type) {
-        errors.push({ path, message: `unknown file type (mode ${st.mode.toString(8)})` });
-        continue;
-      }
-      const fp = this.seen.get(path);
-      const same =
-        fp !== undefined &&
-        fp.type === type &&
-        fp.mtimeNs === st.mtimeNs &&
-        fp.ctimeNs === st.ctimeNs &&
-        fp.ino === st.ino &&
-        fp.size === (type === 'file' || type === 'symlink' ? Number(st.size) : 0);
-      const entry: FrozenEntry = same ? { name, type, same, atimeNs: st.atimeNs } : { name, type, same, st };
-      if (!same) {
-        const xattrs = this.archiver.xattrs(full, path);
-        if (xattrs) entry.xattrs = xattrs;
-      }
-      switch (type) {
-        case 'dir':
-          if (st.dev !== this.rootDev) {
-            warnings.push({ path, message: 'a mount point: its content is on another filesystem and is not backed up' });
-            entry.mount = true;
-          } else entry.dir = await this.scanDir(full, path);
-          break;
-        case 'file':
-          if (st.nlink > 1n) {
-            entry.linkKey = `${st.dev}:${st.ino}`;
-            entry.abs = full;
-            entry.rel = path;
-            let paths = this.links.get(entry.linkKey);
-            if (!paths) this.links.set(entry.linkKey, (paths = []));
-            paths.push(entry);
-          } else if (!same) {
-            const read = await this.archiver.readFile(full, path, st);
-            if (!read) continue;
-            entry.read = read;
+    let fd: number;
+    try {
+      fd = openSync(abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    } catch (err) {
+      errors.push({ path: rel || '.', message: `directory not read: ${problem(err)}` });
+      return { entries };
+    }
+    try {
+      const fps = this.seen.in(rel);
+      const sx = this.sx;
+      for (const name of this.names(abs, rel)) {
+        const path = rel ? `${rel}/${name}` : name;
+        const errno = lstatxAt(fd, name, sx);
+        if (errno !== 0) {
+          if (errnoName(errno) === 'ENOENT') warnings.push({ path, message: 'removed during the backup' });
+          else errors.push({ path, message: problem(new SysError('statx', errno, { path })) });
+          continue;
+        }
+        const type = typeOfMode(sx.readUInt16LE(STATX_OFFSET.mode));
+        if (!type) {
+          errors.push({ path, message: `unknown file type (mode ${sx.readUInt16LE(STATX_OFFSET.mode).toString(8)})` });
+          continue;
+        }
+        const fp = fps?.get(name);
+        const same =
+          fp !== undefined &&
+          fp.type === type &&
+          fp.mNsec === sx.readUInt32LE(STATX_OFFSET.mtime + 8) &&
+          fp.mSec === statxInt64(sx, STATX_OFFSET.mtime) &&
+          fp.cNsec === sx.readUInt32LE(STATX_OFFSET.ctime + 8) &&
+          fp.cSec === statxInt64(sx, STATX_OFFSET.ctime) &&
+          fp.inoLo === sx.readUInt32LE(STATX_OFFSET.ino) &&
+          fp.inoHi === sx.readUInt32LE(STATX_OFFSET.ino + 4) &&
+          fp.size === (type === 'file' || type === 'symlink' ? statxInt64(sx, STATX_OFFSET.size) : 0);
+        const full = `${abs}/${name}`;
+        let entry: FrozenEntry;
+        if (same) entry = { name, type, same, aSec: statxInt64(sx, STATX_OFFSET.atime), aNsec: sx.readUInt32LE(STATX_OFFSET.atime + 8) };
+        else {
+          // A changed entry: the full lstat (nothing moves while frozen, so it agrees with the statx).
+          let st: BigIntStats | undefined;
+          try {
+            st = lstatSync(full, { bigint: true, throwIfNoEntry: false });
+          } catch (err) {
+            errors.push({ path, message: problem(err) });
+            continue;
           }
-          break;
-        case 'symlink':
-          if (!same) {
-            try {
-              entry.target = readlinkSync(full);
-            } catch (err) {
-              errors.push({ path, message: `symlink not read: ${problem(err)}` });
-              continue;
+          if (!st || nodeType(st) !== type) {
+            warnings.push({ path, message: 'removed during the backup' });
+            continue;
+          }
+          entry = { name, type, same, st };
+          const xattrs = this.archiver.xattrs(full, path);
+          if (xattrs) entry.xattrs = xattrs;
+        }
+        switch (type) {
+          case 'dir':
+            if (sx.readUInt32LE(STATX_OFFSET.devMajor) !== this.rootDevMajor || sx.readUInt32LE(STATX_OFFSET.devMinor) !== this.rootDevMinor) {
+              warnings.push({ path, message: 'a mount point: its content is on another filesystem and is not backed up' });
+              entry.mount = true;
+            } else entry.dir = await this.scanDir(full, path);
+            break;
+          case 'file':
+            if (sx.readUInt32LE(STATX_OFFSET.nlink) > 1) {
+              entry.linkKey = `${sx.readUInt32LE(STATX_OFFSET.devMajor)}:${sx.readUInt32LE(STATX_OFFSET.devMinor)}:${sx.readUInt32LE(STATX_OFFSET.ino + 4)}:${sx.readUInt32LE(STATX_OFFSET.ino)}`;
+              entry.abs = full;
+              entry.rel = path;
+              let paths = this.links.get(entry.linkKey);
+              if (!paths) this.links.set(entry.linkKey, (paths = []));
+              paths.push(entry);
+            } else if (!same) {
+              const read = await this.archiver.readFile(full, path, entry.st as BigIntStats);
+              if (!read) continue;
+              entry.read = read;
             }
-          }
-          break;
-        default:
+            break;
+          case 'symlink':
+            if (!same) {
+              try {
+                entry.target = readlinkSync(full);
+              } catch (err) {
+                errors.push({ path, message: `symlink not read: ${problem(err)}` });
+                continue;
+              }
+            }
+            break;
+          default:
+        }
+        entries.push(entry);
       }
-      entries.push(entry);
+    } finally {
+      closeSync(fd);
     }
     return { entries };
   }
@@ -776,7 +872,7 @@ class FrozenScan {
       let node: EntryNode;
       if (e.same) {
         if (!p || isHardlink(p) || p.type !== e.type) throw new TsbakError(`internal error: the pre-copy's node of ${path} does not match its fingerprint`);
-        node = { ...p, atimeNs: (e.atimeNs as bigint).toString() };
+        node = { ...p, atimeNs: (BigInt(e.aSec as number) * NS_PER_S + BigInt(e.aNsec as number)).toString() };
         delete node.subtree;
       } else {
         node = { name: e.name, type: e.type, ...metaOf(e.st as BigIntStats, e.type) };

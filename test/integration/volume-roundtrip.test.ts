@@ -15,7 +15,7 @@ import { LocalBackend } from '../../src/repo/backend/local.js';
 import { Repository } from '../../src/repo/repository.js';
 import { BlobIndex } from '../../src/repo/blob-index.js';
 import { VolumeStore } from '../../src/volume/store.js';
-import { backupTree, diffAgainst, scanFrozen, type Fingerprints } from '../../src/volume/archiver.js';
+import { backupTree, diffAgainst, Fingerprints, scanFrozen } from '../../src/volume/archiver.js';
 import { restoreTree } from '../../src/volume/restorer.js';
 import { decodeTree, isHardlink, type TreeNode } from '../../src/volume/tree.js';
 import { devMajor, devMinor, lgetxattr, llistxattr, lsetxattr, mknod, utimensat } from '../../src/sys/libc.js';
@@ -327,7 +327,7 @@ test('the frozen pass records what a full backup of the same state records, read
   execFileSync('cp', ['-a', src, dir]);
   const { store } = await openStore();
   try {
-    const seen: Fingerprints = new Map();
+    const seen = new Fingerprints();
     const pre = await backupTree(dir, store, { record: seen });
     assert.deepEqual(pre.errors, []);
     // Changes between the pre-copy and the freeze, of every kind the scan must notice.
