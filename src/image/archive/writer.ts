@@ -126,11 +126,11 @@ function addBuffer(pack: Pack, header: Headers, body?: Buffer): Promise<void> {
 
 function addStream(pack: Pack, header: Headers, body: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
-    const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
     // A body of another length than the header's fails the entry ("Size mismatch"): an error, never a crash.
-    entry.on('error', (err: Error) =>
-      reject(new CorruptDataError(`${header.name}: the stored content does not have the recorded size of ${header.size} bytes (${err.message}); run tsbak check --read-data`, { cause: err })),
-    );
+    const fail = (err: Error) =>
+      reject(/size mismatch/i.test(err.message) ? new CorruptDataError(`${header.name}: the stored content does not have the recorded size of ${header.size} bytes; run tsbak check --read-data`, { cause: err }) : err);
+    const entry = pack.entry(header, (err) => (err ? fail(err) : resolve()));
+    entry.on('error', fail);
     body.on('error', (err) => {
       entry.destroy(err);
       reject(err);
