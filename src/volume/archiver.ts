@@ -630,7 +630,7 @@ class FrozenScan {
     private readonly root: string,
     private readonly store: ChunkWriter,
     private readonly precopy: BackupResult,
-    private readonly seen: Fingerprints,
+    private seen: Fingerprints,
   ) {
     this.archiver = new Archiver(root, store, {});
     this.before = { ...store.stats };
@@ -654,6 +654,8 @@ class FrozenScan {
     if (!this.rootSame) this.rootXattrs = this.archiver.xattrs(this.root, '.');
     this.rootDir = await this.scanDir(this.root, '');
     await this.readLinks();
+    // Not needed after the scan: let the pre-copy's fingerprints go before the trees are built (100,000 entries: tens of MiB).
+    this.seen = new Fingerprints();
   }
 
   private names(abs: string, rel: string): string[] {
