@@ -7,7 +7,8 @@
 //            --rss-size-mb N (a second image measured once for peak RSS; default twice --size-mb, 0 skips),
 //            --volume-mb N, --small-files N, --small-mb N (the volumes scenario's big file, default 300 MiB,
 //            and its small text files, default 2000 totalling 100 MiB), --freeze-mb N[,N…] (the freeze
-//            scenario's volumes, default 100,1024), --freeze-files N (small files in each, default 100),
+//            scenario's volumes, default 100,1024), --freeze-files N[,N…] (small files in each, default 100;
+//            every size is run with every count),
 //            --cpu-prof[=DIR] (also profile tsbak once; default DIR bench/results/profiles),
 //            --out FILE (default bench/results/latest.json), --markdown (also print the table
 //            as Markdown), --strict (exit 1 when a goal is missed), --list
@@ -33,7 +34,7 @@ function log(line: string): void {
 }
 
 function usage(message: string): never {
-  console.error(`bench: ${message}\nusage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')}]... [--reps N] [--size-mb N] [--rss-size-mb N] [--volume-mb N] [--small-files N] [--small-mb N] [--freeze-mb N[,N...]] [--freeze-files N] [--cpu-prof[=DIR]] [--out FILE] [--markdown] [--strict] [--list]`);
+  console.error(`bench: ${message}\nusage: npm run bench -- [${SCENARIOS.map((s) => s.name).join('|')}]... [--reps N] [--size-mb N] [--rss-size-mb N] [--volume-mb N] [--small-files N] [--small-mb N] [--freeze-mb N[,N...]] [--freeze-files N[,N...]] [--cpu-prof[=DIR]] [--out FILE] [--markdown] [--strict] [--list]`);
   process.exit(2);
 }
 
@@ -89,7 +90,8 @@ function parseOptions(argv: string[]): Options {
   const volumeMB = whole('volume-mb', 1);
   const smallFiles = whole('small-files', 0);
   const smallMB = whole('small-mb', 0);
-  const freezeFiles = whole('freeze-files', 0);
+  const freezeFiles = values['freeze-files']!.split(',').map(Number);
+  if (freezeFiles.length === 0 || !freezeFiles.every((n) => Number.isInteger(n) && n >= 0)) usage(`--freeze-files wants file counts separated by commas, not "${values['freeze-files']}"`);
   const freezeMB = values['freeze-mb']!.split(',').map(Number);
   if (freezeMB.length === 0 || !freezeMB.every((n) => Number.isInteger(n) && n >= 1)) usage(`--freeze-mb wants sizes in MiB separated by commas, not "${values['freeze-mb']}"`);
   const known = SCENARIOS.map((s) => s.name);

@@ -16,9 +16,9 @@ export interface BenchSizes {
   volumeMB: number;
   smallFiles: number;
   smallMB: number;
-  /** The freeze scenario: the sizes of its volumes, MiB, and the number of small files in each. */
+  /** The freeze scenario: the sizes of its volumes, MiB, and the numbers of small files in each (every size with every count). */
   freezeMB: number[];
-  freezeFiles: number;
+  freezeFiles: number[];
 }
 
 /** The sizes of a larger object (options, report), and nothing else. */

@@ -4,9 +4,9 @@
 //   freeze window, nightly re-backup (parent present), median and max goal <= 100 ms
 //   the same with --cgroup v1 (freezer.state), once                  goal <= 100 ms
 //
-// Per size (default 100 MiB and 1 GiB): a volume of four large files (90 %, half random and
-// half text) and small text files (10 %; 100 of them, --freeze-files), filled from the host,
-// and a container of the fixture base image that keeps rewriting 1 MiB of it in place:
+// Per size (default 100 MiB and 1 GiB) and per file count (--freeze-files N[,N…], default 100;
+// every size with every count): a volume of four large files (90 %, half random and half text)
+// and that many small text files (10 %, 100 per directory), filled from the host, and a container of the fixture base image that keeps rewriting 1 MiB of it in place:
 //   while :; do dd if=/dev/urandom of=/data/hot bs=64k count=16 conv=notrunc; sleep 0.05; done
 // tsbak runs `backup --volume V --json` (freeze is the default) and the window is
 // `volumes[0].quiesce[0].windowMs`: from the freeze request to the thaw request.
@@ -22,6 +22,8 @@ import { sideBySide, summarize, type Contestant, type Series, type Summary } fro
 import { createVolume, readJson, removeContainer, removeVolume } from '../lib/volumes.js';
 
 const WINDOW_GOAL_MS = 100;
+/** `--freeze-files`' default: runs with it keep the ids of the runs before file counts were a list. */
+const DEFAULT_FILES = 100;
 const RSS_GOAL_MIB = 200;
 const WRITER = 'while :; do dd if=/dev/urandom of=/data/hot bs=64k count=16 conv=notrunc 2>/dev/null; sleep 0.05; done';
 
@@ -60,30 +62,34 @@ export const freezeScenario: Scenario = {
     const facts: Record<string, unknown> = {
       writer: WRITER,
       image: BASE_IMAGE,
-      layout: `four large files (90 %, half random, half text) + ${ctx.freezeFiles} small text files (10 %) + the 1 MiB file the writer rewrites`,
+      layout: `four large files (90 %, half random, half text) + ${ctx.freezeFiles.join(' or ')} small text files (10 %) + the 1 MiB file the writer rewrites`,
     };
     const windows: Record<string, Summary> = {};
     const methods = new Set<string>();
     const cgroups = new Set<string>();
 
-    for (const [i, mb] of ctx.freezeMB.entries()) {
-      const volume = `bench-freeze-${mb}`;
-      const writer = `bench-writer-${mb}`;
-      const last = i === ctx.freezeMB.length - 1;
+    const combos = ctx.freezeMB.flatMap((mb) => ctx.freezeFiles.map((files) => ({ mb, files })));
+    for (const [i, { mb, files }] of combos.entries()) {
+      // The default file count keeps the ids and titles of earlier runs; other counts are named.
+      const key = files === DEFAULT_FILES ? `${mb}` : `${mb}-${files}f`;
+      const what = files === DEFAULT_FILES ? label(mb) : `${label(mb)}, ${files.toLocaleString('en-US')} files`;
+      const volume = `bench-freeze-${key}`;
+      const writer = `bench-writer-${key}`;
+      const last = i === combos.length - 1;
       let t0 = Date.now();
       const dir = await createVolume(engine.host, volume);
       const large = Math.floor((0.9 * mb * MiB) / 4);
       for (let f = 0; f < 4; f++) await writeFile(path.join(dir, `large-${f}.bin`), large, 'mixed', `freeze/${mb}/${f}`);
-      await writeSmallFiles(path.join(dir, 'small'), ctx.freezeFiles, Math.round(0.1 * mb * MiB), `freeze/${mb}/small`);
+      await writeSmallFiles(path.join(dir, 'small'), files, Math.round(0.1 * mb * MiB), `freeze/${mb}/small`);
       log(`${volume} filled in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       await removeContainer(engine.host, writer);
       await dockerOk(engine.host, ['run', '-d', '--name', writer, '--network', 'none', '-v', `${volume}:/data`, BASE_IMAGE, 'sh', '-c', WRITER]);
       const hot = path.join(dir, 'hot');
       for (let k = 0; k < 100 && !(existsSync(hot) && statSync(hot).size === MiB); k++) await sleep(50);
       if (!existsSync(hot)) throw new Error(`${writer} did not start writing ${hot}`);
-      const repoFresh = path.join(workDir, `fresh-${mb}`);
-      const repo = path.join(workDir, `repo-${mb}`);
-      const out = path.join(workDir, `backup-${mb}.json`);
+      const repoFresh = path.join(workDir, `fresh-${key}`);
+      const repo = path.join(workDir, `repo-${key}`);
+      const out = path.join(workDir, `backup-${key}.json`);
       const args = (r: string, extra: string[] = []) => ['backup', '--volume', volume, ...extra, '--repo', r, '--json'];
       try {
         // ---- first backup: a fresh repository each time ----
@@ -104,12 +110,12 @@ export const freezeScenario: Scenario = {
           },
         };
         t0 = Date.now();
-        await sideBySide(1, [firstC], log, `${label(mb)} first backup, warm-up`);
+        await sideBySide(1, [firstC], log, `${what} first backup, warm-up`);
         first.length = 0;
-        const [firstS] = await sideBySide(ctx.reps, [firstC], log, `${label(mb)} first backup`);
-        series[`first-${mb}`] = firstS!;
-        windows[`first-${mb}`] = summarize(first);
-        log(`${label(mb)} first backups took ${((Date.now() - t0) / 1000).toFixed(1)} s; windows ${first.join(', ')} ms`);
+        const [firstS] = await sideBySide(ctx.reps, [firstC], log, `${what} first backup`);
+        series[`first-${key}`] = firstS!;
+        windows[`first-${key}`] = summarize(first);
+        log(`${what} first backups took ${((Date.now() - t0) / 1000).toFixed(1)} s; windows ${first.join(', ')} ms`);
 
         // ---- nightly: the repository holds the previous backup ----
         await tsbak.ok(['init', '--repo', repo]);
@@ -125,23 +131,23 @@ export const freezeScenario: Scenario = {
             cgroups.add(w.cgroup);
           },
         };
-        await sideBySide(1, [nightlyC], log, `${label(mb)} nightly, warm-up`);
+        await sideBySide(1, [nightlyC], log, `${what} nightly, warm-up`);
         nightly.length = 0;
-        const [nightlyS] = await sideBySide(ctx.reps, [nightlyC], log, `${label(mb)} nightly`);
-        series[`nightly-${mb}`] = nightlyS!;
-        windows[`nightly-${mb}`] = summarize(nightly);
-        log(`${label(mb)} nightly windows ${nightly.join(', ')} ms`);
+        const [nightlyS] = await sideBySide(ctx.reps, [nightlyC], log, `${what} nightly`);
+        series[`nightly-${key}`] = nightlyS!;
+        windows[`nightly-${key}`] = summarize(nightly);
+        log(`${what} nightly windows ${nightly.join(', ')} ms`);
 
         for (const [kind, title, s] of [
           ['first', 'first backup', firstS!],
           ['nightly', 'nightly re-backup', nightlyS!],
         ] as const) {
-          const w = windows[`${kind}-${mb}`]!;
+          const w = windows[`${kind}-${key}`]!;
           rows.push(
-            compareRow({ id: `freeze.${kind}-${mb}.median`, title: `freeze: window, ${label(mb)}, ${title} (median of ${ctx.reps})`, unit: 'ms', tsbak: w.median, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }),
-            compareRow({ id: `freeze.${kind}-${mb}.max`, title: `freeze: window, ${label(mb)}, ${title} (max of ${ctx.reps})`, unit: 'ms', tsbak: w.max, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }),
-            compareRow({ id: `freeze.${kind}-${mb}.wall`, title: `freeze: whole ${title}, ${label(mb)} (median)`, unit: 'ms', tsbak: s.wallMs.median }),
-            compareRow({ id: `freeze.${kind}-${mb}.rss`, title: `freeze: peak RSS, ${title}, ${label(mb)}`, unit: 'MiB', tsbak: s.peakRssKiB.max / 1024, goal: { kind: 'absolute', max: RSS_GOAL_MIB } }),
+            compareRow({ id: `freeze.${kind}-${key}.median`, title: `freeze: window, ${what}, ${title} (median of ${ctx.reps})`, unit: 'ms', tsbak: w.median, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }),
+            compareRow({ id: `freeze.${kind}-${key}.max`, title: `freeze: window, ${what}, ${title} (max of ${ctx.reps})`, unit: 'ms', tsbak: w.max, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }),
+            compareRow({ id: `freeze.${kind}-${key}.wall`, title: `freeze: whole ${title}, ${what} (median)`, unit: 'ms', tsbak: s.wallMs.median }),
+            compareRow({ id: `freeze.${kind}-${key}.rss`, title: `freeze: peak RSS, ${title}, ${what}`, unit: 'MiB', tsbak: s.peakRssKiB.max / 1024, goal: { kind: 'absolute', max: RSS_GOAL_MIB } }),
           );
         }
 
@@ -150,9 +156,9 @@ export const freezeScenario: Scenario = {
           const m = await tsbak.measure(args(repo, ['--cgroup', 'v1']), { stdoutFile: out });
           const w = await windowOf(out, writer);
           if (w.cgroup !== 'v1') throw new Error(`--cgroup v1 reported cgroup ${w.cgroup}`);
-          log(`${label(mb)} nightly with --cgroup v1: window ${w.windowMs} ms, ${(m.wallMs / 1000).toFixed(2)} s`);
-          facts.v1 = { sizeMB: mb, windowMs: w.windowMs, wallMs: m.wallMs, method: w.method };
-          rows.push(compareRow({ id: 'freeze.v1', title: `freeze: window, ${label(mb)}, nightly, --cgroup v1 (1 run)`, unit: 'ms', tsbak: w.windowMs, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }));
+          log(`${what} nightly with --cgroup v1: window ${w.windowMs} ms, ${(m.wallMs / 1000).toFixed(2)} s`);
+          facts.v1 = { sizeMB: mb, files, windowMs: w.windowMs, wallMs: m.wallMs, method: w.method };
+          rows.push(compareRow({ id: 'freeze.v1', title: `freeze: window, ${what}, nightly, --cgroup v1 (1 run)`, unit: 'ms', tsbak: w.windowMs, goal: { kind: 'absolute', max: WINDOW_GOAL_MS } }));
         }
         // The writer must have kept running through all of it.
         const state = (await dockerOk(engine.host, ['inspect', '--format', '{{.State.Status}}', writer])).trim();

@@ -5,7 +5,7 @@ import { volumeMounts } from '../container/model.js';
 import { backupRuntimeImages } from './image-backup.js';
 import { newSnapshot } from './snapshot-doc.js';
 import { TsbakError, UsageError } from '../errors.js';
-import { backupVolumes, type VolumeBackupOptions } from './volume-backup.js';
+import type { VolumeBackupOptions, VolumeBackupResult } from './volume-backup.js';
 import type { VolumeRecord } from '../volume/record.js';
 import type { Digest } from '../util/digest.js';
 import { hostname } from 'node:os';
@@ -59,13 +59,17 @@ export async function backup(repo: Repository, runtime: ContainerRuntime, option
       ? await backupRuntimeImages(repo, runtime, { all: options.all, images: imageRefs, log: options.log })
       : { records: [], savedImages: 0, newBlobs: 0, newBytes: 0 };
   options.signal?.throwIfAborted();
-  const volumes = await backupVolumes(repo, runtime, {
-    ...options.volumeOptions,
-    ...(options.signal ? { signal: options.signal } : {}),
-    volumes: [...volumeNames].sort(),
-    parents: await parentTrees(repo),
-    log: options.log,
-  });
+  // The volume machinery (chunker, compression workers, freezer) loads only when there are volumes.
+  const volumes: VolumeBackupResult =
+    volumeNames.size > 0
+      ? await (await import('./volume-backup.js')).backupVolumes(repo, runtime, {
+          ...options.volumeOptions,
+          ...(options.signal ? { signal: options.signal } : {}),
+          volumes: [...volumeNames].sort(),
+          parents: await parentTrees(repo),
+          log: options.log,
+        })
+      : { records: [], failures: [] };
   if (images.records.length === 0 && containers.length === 0 && volumes.records.length === 0) {
     if (volumes.failures.length > 0) throw new TsbakError(`backup failed: ${volumes.failures.map((f) => `${f.item}: ${f.error}`).join('; ')}`);
     throw new UsageError(`nothing to back up: ${runtime.description} has no tagged images, containers or volumes (name some with --image)`);

@@ -1,7 +1,6 @@
 import type { Repository } from '../repo/repository.js';
 import type { ImageRecord } from '../image/model.js';
 import type { ContainerRuntime, RuntimeImage } from '../runtime/runtime.js';
-import { readImageArchive } from '../image/archive/reader.js';
 import { commitArchiveBlobs } from './commit.js';
 import { ArchiveError } from '../errors.js';
 import { progress } from '../util/progress.js';
@@ -37,6 +36,8 @@ export async function backupRuntimeImages(repo: Repository, runtime: ContainerRu
     options.log?.(`reading ${missing.length} image(s) from ${runtime.description}: ${names.join(', ')}`);
     const what = `save stream of ${names.join(', ')} from ${runtime.description}`;
     progress.start('reading images', missing.reduce((n, img) => n + (img.size ?? 0), 0) || undefined);
+    // The archive reader (tar-stream) loads only when something must be read: not for an unchanged re-backup.
+    const { readImageArchive } = await import('../image/archive/reader.js');
     const result = await readImageArchive(await runtime.images.save(names), blobs, what);
     progress.stop();
     for (const img of missing) {

@@ -1,7 +1,7 @@
 import type { Repository } from '../repo/repository.js';
 import type { ContainerRuntime, RuntimeContainer, RuntimeContainers, RuntimeVolume } from '../runtime/runtime.js';
 import { VolumeStore } from '../volume/store.js';
-import { backupTree, type BackupResult } from '../volume/archiver.js';
+import { backupTree, Fingerprints, scanFrozen, type BackupResult } from '../volume/archiver.js';
 import { cloneTree, removeClone, scratchParentFor, supportsReflink } from '../volume/reflink.js';
 import type { QuiesceMode, QuiesceRecord, VolumeRecord } from '../volume/record.js';
 import { freezeContainers, type CgroupVersion, type FreezeReport, type FrozenGroup } from '../freeze/freezer.js';
@@ -49,6 +49,10 @@ interface Work {
   users: User[];
   parent: Digest | undefined;
   result?: BackupResult;
+  /** What the pre-copy saw of each entry, for the frozen pass. */
+  seen?: Fingerprints;
+  /** The frozen pass, scanned; its trees are built after the thaw. */
+  frozen?: { finish(): Promise<BackupResult> };
   method: VolumeRecord['method'];
   quiesce: QuiesceRecord[];
   clone?: string;
@@ -157,7 +161,10 @@ async function backupGroup(group: Work[], store: VolumeStore, containers: Runtim
     }
     // Pre-copy: everything once, before anyone is frozen.
     if (toFreeze.length > 0) {
-      for (const w of group.filter((w) => !reflinkParents.has(w))) w.result = await copy(w, store, w.parent, options);
+      for (const w of group.filter((w) => !reflinkParents.has(w))) {
+        w.seen = new Fingerprints();
+        w.result = await copy(w, store, w.parent, options, w.volume.mountpoint, false, w.seen);
+      }
     }
     let group_: FrozenGroup | undefined;
     if (toFreeze.length > 0) {
@@ -189,8 +196,9 @@ async function backupGroup(group: Work[], store: VolumeStore, containers: Runtim
             if (clone.problems.length > 0) throw new TsbakError(`cloning volume ${w.volume.name} failed: ${clone.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`);
             w.method = 'reflink';
           } else {
-            // Only what changed since the pre-copy is read while frozen.
-            w.result = await backupTree(w.volume.mountpoint, store, { parent: (w.result?.tree ?? w.parent) as Digest });
+            // Under the freeze only an lstat of every entry, and the contents of what changed since the
+            // pre-copy; the trees are built and stored after the thaw.
+            w.frozen = await scanFrozen(w.volume.mountpoint, store, { result: w.result as BackupResult, seen: w.seen as Fingerprints });
             w.method = 'precopy';
           }
         }
@@ -201,7 +209,11 @@ async function backupGroup(group: Work[], store: VolumeStore, containers: Runtim
       if (exceeded) throw new FreezeExceededError(exceeded.name, options.maxFreezeMs, exceeded.windowMs);
     }
     for (const w of group) {
-      if (w.clone) {
+      w.seen = undefined;
+      if (w.frozen) {
+        w.result = await w.frozen.finish();
+        w.frozen = undefined;
+      } else if (w.clone) {
         try {
           w.result = await copy(w, store, w.parent, options, w.clone, true);
         } finally {
@@ -250,6 +262,7 @@ async function copy(
   options: VolumeBackupOptions,
   from = w.volume.mountpoint,
   clone = false,
+  record?: Fingerprints,
 ): Promise<BackupResult> {
   options.log?.(`copying volume ${w.volume.name}`);
   progress.start(`volume ${w.volume.name}`);
@@ -258,6 +271,7 @@ async function copy(
     return await backupTree(from, store, {
       ...(parent ? { parent } : {}),
       ...(clone ? { ignoreInode: true } : {}),
+      ...(record ? { record } : {}),
       onProgress: (p) => {
         progress.add(p.readBytes - last);
         last = p.readBytes;

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { Chunker, CHUNK_MAX } from './chunker.js';
 import { compareNames, decodeTree, encodeTree, isHardlink, type EntryNode, type NodeMeta, type NodeType, type Tree, type TreeNode } from './tree.js';
-import { SysError, devMajor, devMinor, readXattrs, seekData, seekHole } from './sysfs.js';
+import { SysError, devMajor, devMinor, errnoName, lstatxAt, readXattrs, seekData, seekHole, statxInt64, STATX_OFFSET, STATX_SIZE } from './sysfs.js';
 import type { BlobReader } from './store.js';
 import type { Digest } from '../util/digest.js';
 import { TsbakError, errorMessage, isErrno } from '../errors.js';
@@ -60,6 +60,61 @@ export interface BackupOptions {
    * and ctimes are all new though the content is not. xattrs are then read again.
    */
   ignoreInode?: boolean;
+  /**
+   * Filled with what this pass stored of each entry, so that a frozen pass
+   * after it (`scanFrozen`) can tell from an lstat alone what changed since.
+   */
+  record?: Fingerprints;
+}
+
+/** What a pass saw of an entry it stored: a later lstat with the same values means the stored node is still true. */
+export interface Fingerprint {
+  type: NodeType;
+  /** As the node records it (the bytes read, for a file). */
+  size: number;
+  /** mtime and ctime as struct stat holds them: whole seconds (floor) and nanoseconds. */
+  mSec: number;
+  mNsec: number;
+  cSec: number;
+  cNsec: number;
+  /** The inode number's high and low 32 bits. */
+  inoHi: number;
+  inoLo: number;
+}
+
+const NS_PER_S = 1_000_000_000n;
+
+/** A nanosecond time as [seconds (floor), nanoseconds], as struct stat and struct statx hold it. */
+function splitNs(ns: bigint): [number, number] {
+  let sec = ns / NS_PER_S;
+  let nsec = ns % NS_PER_S;
+  if (nsec < 0n) {
+    nsec += NS_PER_S;
+    sec -= 1n;
+  }
+  return [Number(sec), Number(nsec)];
+}
+
+/** Per directory (relative path, "" for the root), the fingerprints of its entries by name; the root's own apart. */
+export class Fingerprints {
+  root: Fingerprint | undefined;
+  private readonly dirs = new Map<string, Map<string, Fingerprint>>();
+
+  static of(st: BigIntStats, type: NodeType, size: number): Fingerprint {
+    const [mSec, mNsec] = splitNs(st.mtimeNs);
+    const [cSec, cNsec] = splitNs(st.ctimeNs);
+    return { type, size, mSec, mNsec, cSec, cNsec, inoHi: Number(st.ino >> 32n), inoLo: Number(st.ino & 0xffff_ffffn) };
+  }
+
+  set(dir: string, name: string, fp: Fingerprint): void {
+    let entries = this.dirs.get(dir);
+    if (!entries) this.dirs.set(dir, (entries = new Map()));
+    entries.set(name, fp);
+  }
+
+  in(dir: string): Map<string, Fingerprint> | undefined {
+    return this.dirs.get(dir);
+  }
 }
 
 export interface BackupResult {
@@ -85,6 +140,28 @@ export function nodeType(st: BigIntStats): NodeType | undefined {
   if (st.isBlockDevice()) return 'blockdev';
   if (st.isSocket()) return 'socket';
   return undefined;
+}
+
+/** The node type of a st_mode / stx_mode value. */
+function typeOfMode(mode: number): NodeType | undefined {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    case 0o010000:
+      return 'fifo';
+    case 0o020000:
+      return 'chardev';
+    case 0o060000:
+      return 'blockdev';
+    case 0o140000:
+      return 'socket';
+    default:
+      return undefined;
+  }
 }
 
 /** The metadata of an lstat result (size 0 except for files and symlinks). */
@@ -154,6 +231,7 @@ class Archiver {
     const sameRoot = prevRoot && prevRoot.ctimeNs === rootMeta.ctimeNs && prevRoot.inode === rootMeta.inode;
     const xattrs = sameRoot ? prevRoot.xattrs : this.xattrs(this.root, '.');
     if (xattrs) rootMeta.xattrs = xattrs;
+    if (this.options.record) this.options.record.root = Fingerprints.of(st, 'dir', 0);
     const nodes = await this.dirNodes(this.root, '', parent);
     const tree = await this.store.putTree(encodeTree(nodes, rootMeta));
     await this.store.flush();
@@ -163,7 +241,8 @@ class Archiver {
     return { tree, stats: this.stats, errors: this.errors, warnings: this.warnings };
   }
 
-  private async loadTree(digest: Digest, path: string): Promise<Tree | undefined> {
+  /** @internal also used by FrozenScan */
+  async loadTree(digest: Digest, path: string): Promise<Tree | undefined> {
     try {
       return decodeTree(await this.store.readBlob(digest), `tree ${digest}`);
     } catch (err) {
@@ -172,7 +251,8 @@ class Archiver {
     }
   }
 
-  private xattrs(abs: string, rel: string): Record<string, string> | undefined {
+  /** @internal also used by FrozenScan */
+  xattrs(abs: string, rel: string): Record<string, string> | undefined {
     const { xattrs, problems } = readXattrs(abs);
     for (const message of problems) this.warnings.push({ path: rel, message: `extended attribute not backed up: ${message}` });
     return xattrs;
@@ -282,6 +362,7 @@ class Archiver {
       default:
         this.stats.others++;
     }
+    this.options.record?.set(rel.length > name.length ? rel.slice(0, rel.length - name.length - 1) : '', name, Fingerprints.of(st, type, node.size));
     this.options.onProgress?.({ ...this.stats, path: rel });
     return node;
   }
@@ -295,7 +376,8 @@ class Archiver {
     }
   }
 
-  private async empty(): Promise<Digest> {
+  /** @internal also used by FrozenScan */
+  async empty(): Promise<Digest> {
     return (this.emptyTree ??= await this.store.putTree(encodeTree([])));
   }
 
@@ -308,7 +390,8 @@ class Archiver {
     return d;
   }
 
-  private async readFile(abs: string, rel: string, st: BigIntStats): Promise<{ content: Digest[]; size: number; sparse: boolean } | undefined> {
+  /** @internal also used by FrozenScan */
+  async readFile(abs: string, rel: string, st: BigIntStats): Promise<{ content: Digest[]; size: number; sparse: boolean } | undefined> {
     let fd: number;
     try {
       fd = openSync(abs, READ_FLAGS | O_NOATIME);
@@ -472,4 +555,391 @@ export async function diffAgainst(rootDir: string, tree: Digest, store: BlobRead
   };
   await walk(rootDir, '', await load(tree));
   return out;
+}
+
+/** An entry as the frozen pass saw it: enough to build its node after the thaw. */
+interface FrozenEntry {
+  name: string;
+  type: NodeType;
+  /** lstat equals the pre-copy's fingerprint: the pre-copy's node holds, with this atime. */
+  same: boolean;
+  /** An unchanged entry's atime, as statx gave it. */
+  aSec?: number;
+  aNsec?: number;
+  /** A changed entry's lstat. */
+  st?: BigIntStats;
+  xattrs?: Record<string, string>;
+  /** A changed file's content, read under the freeze. */
+  read?: { content: Digest[]; size: number; sparse: boolean };
+  target?: string;
+  dir?: FrozenDir;
+  /** On another filesystem: not descended. */
+  mount?: true;
+  /** Files with more than one link: `dev:ino`, and the paths to reach them. */
+  linkKey?: string;
+  abs?: string;
+  rel?: string;
+  /** Left out (a hard link none of whose paths could be read). */
+  dropped?: true;
+}
+
+interface FrozenDir {
+  entries: FrozenEntry[];
+}
+
+/** How the content of a hard-linked inode is known: read under the freeze, or the pre-copy's node at a path. */
+type LinkContent = { read: { content: Digest[]; size: number; sparse: boolean } } | { precopyPath: string } | { unreadable: true };
+
+/**
+ * The frozen step of a pre-copy backup, in two halves. `scanFrozen` runs
+ * while the containers are frozen and does only what must see the frozen
+ * state: an lstat of every entry, compared with the pre-copy's fingerprint,
+ * and for the entries that changed since, their xattrs, symlink targets and
+ * file contents (chunked, hashed and handed to the store, so the bytes are
+ * copied before the thaw). `finish`, after the thaw, builds, encodes and
+ * stores the trees from what the scan recorded and the pre-copy's trees, then
+ * flushes. The snapshot therefore records exactly the frozen state: an
+ * unchanged entry's node is the pre-copy's, whose content was read before its
+ * fingerprint was taken, and a changed one's content was read while frozen.
+ */
+export async function scanFrozen(
+  rootDir: string,
+  store: ChunkWriter,
+  precopy: { result: BackupResult; seen: Fingerprints },
+): Promise<{ finish(): Promise<BackupResult> }> {
+  const scan = new FrozenScan(rootDir, store, precopy.result, precopy.seen);
+  await scan.scan();
+  return { finish: () => scan.finish() };
+}
+
+class FrozenScan {
+  private readonly archiver: Archiver;
+  private readonly before: ChunkWriter['stats'];
+  private rootSt: BigIntStats | undefined;
+  private rootXattrs: Record<string, string> | undefined;
+  private rootSame = false;
+  private rootDir: FrozenDir | undefined;
+  private rootDevMajor = 0;
+  private rootDevMinor = 0;
+  /** One statx result at a time. */
+  private readonly sx = Buffer.alloc(STATX_SIZE);
+  private readonly links = new Map<string, FrozenEntry[]>();
+  private readonly linkContent = new Map<string, LinkContent>();
+
+  constructor(
+    private readonly root: string,
+    private readonly store: ChunkWriter,
+    private readonly precopy: BackupResult,
+    private seen: Fingerprints,
+  ) {
+    this.archiver = new Archiver(root, store, {});
+    this.before = { ...store.stats };
+  }
+
+  /** Under the freeze: lstat everything, read what changed. */
+  async scan(): Promise<void> {
+    let st: BigIntStats;
+    try {
+      st = lstatSync(this.root, { bigint: true });
+    } catch (err) {
+      throw new TsbakError(`cannot back up ${this.root}: ${problem(err)}`);
+    }
+    if (!st.isDirectory()) throw new TsbakError(`cannot back up ${this.root}: not a directory`);
+    this.rootSt = st;
+    this.rootDevMajor = devMajor(st.dev);
+    this.rootDevMinor = devMinor(st.dev);
+    const fp = this.seen.root;
+    const now = Fingerprints.of(st, 'dir', 0);
+    this.rootSame = fp !== undefined && fp.cSec === now.cSec && fp.cNsec === now.cNsec && fp.inoHi === now.inoHi && fp.inoLo === now.inoLo;
+    if (!this.rootSame) this.rootXattrs = this.archiver.xattrs(this.root, '.');
+    this.rootDir = await this.scanDir(this.root, '');
+    await this.readLinks();
+    // Not needed after the scan: let the pre-copy's fingerprints go before the trees are built (100,000 entries: tens of MiB).
+    this.seen = new Fingerprints();
+  }
+
+  private names(abs: string, rel: string): string[] {
+    const errors = this.archiver.errors;
+    let names: string[];
+    try {
+      names = readdirSync(abs);
+    } catch (err) {
+      errors.push({ path: rel || '.', message: `directory not read: ${problem(err)}` });
+      return [];
+    }
+    // A name that is not valid UTF-8 decodes with U+FFFD: only then are the raw bytes looked at.
+    if (!names.some((n) => n.includes('\uFFFD'))) return names;
+    names = [];
+    try {
+      for (const raw of readdirSync(abs, { encoding: 'buffer' })) {
+        const name = raw.toString('utf8');
+        if (Buffer.from(name, 'utf8').equals(raw)) names.push(name);
+        else errors.push({ path: rel ? `${rel}/${name}` : name, message: `not backed up: its name is not valid UTF-8 (bytes ${raw.toString('hex')}); rename it` });
+      }
+    } catch (err) {
+      errors.push({ path: rel || '.', message: `directory not read: ${problem(err)}` });
+      return [];
+    }
+    return names;
+  }
+
+  /**
+   * One directory, under the freeze: a statx of each entry by name in the
+   * open directory (no path walk, nothing allocated), compared field by
+   * field with the pre-copy's fingerprint. Only a changed entry gets a full
+   * lstat, its xattrs and (files) its content read.
+   */
+  private async scanDir(abs: string, rel: string): Promise<FrozenDir> {
+    const entries: FrozenEntry[] = [];
+    const { errors, warnings } = this.archiver;
+    let fd: number;
+    try {
+      fd = openSync(abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    } catch (err) {
+      errors.push({ path: rel || '.', message: `directory not read: ${problem(err)}` });
+      return { entries };
+    }
+    try {
+      const fps = this.seen.in(rel);
+      const sx = this.sx;
+      for (const name of this.names(abs, rel)) {
+        const path = rel ? `${rel}/${name}` : name;
+        const errno = lstatxAt(fd, name, sx);
+        if (errno !== 0) {
+          if (errnoName(errno) === 'ENOENT') warnings.push({ path, message: 'removed during the backup' });
+          else errors.push({ path, message: problem(new SysError('statx', errno, { path })) });
+          continue;
+        }
+        const type = typeOfMode(sx.readUInt16LE(STATX_OFFSET.mode));
+        if (!type) {
+          errors.push({ path, message: `unknown file type (mode ${sx.readUInt16LE(STATX_OFFSET.mode).toString(8)})` });
+          continue;
+        }
+        const fp = fps?.get(name);
+        const same =
+          fp !== undefined &&
+          fp.type === type &&
+          fp.mNsec === sx.readUInt32LE(STATX_OFFSET.mtime + 8) &&
+          fp.mSec === statxInt64(sx, STATX_OFFSET.mtime) &&
+          fp.cNsec === sx.readUInt32LE(STATX_OFFSET.ctime + 8) &&
+          fp.cSec === statxInt64(sx, STATX_OFFSET.ctime) &&
+          fp.inoLo === sx.readUInt32LE(STATX_OFFSET.ino) &&
+          fp.inoHi === sx.readUInt32LE(STATX_OFFSET.ino + 4) &&
+          fp.size === (type === 'file' || type === 'symlink' ? statxInt64(sx, STATX_OFFSET.size) : 0);
+        const full = `${abs}/${name}`;
+        let entry: FrozenEntry;
+        if (same) entry = { name, type, same, aSec: statxInt64(sx, STATX_OFFSET.atime), aNsec: sx.readUInt32LE(STATX_OFFSET.atime + 8) };
+        else {
+          // A changed entry: the full lstat (nothing moves while frozen, so it agrees with the statx).
+          let st: BigIntStats | undefined;
+          try {
+            st = lstatSync(full, { bigint: true, throwIfNoEntry: false });
+          } catch (err) {
+            errors.push({ path, message: problem(err) });
+            continue;
+          }
+          if (!st || nodeType(st) !== type) {
+            warnings.push({ path, message: 'removed during the backup' });
+            continue;
+          }
+          entry = { name, type, same, st };
+          const xattrs = this.archiver.xattrs(full, path);
+          if (xattrs) entry.xattrs = xattrs;
+        }
+        switch (type) {
+          case 'dir':
+            if (sx.readUInt32LE(STATX_OFFSET.devMajor) !== this.rootDevMajor || sx.readUInt32LE(STATX_OFFSET.devMinor) !== this.rootDevMinor) {
+              warnings.push({ path, message: 'a mount point: its content is on another filesystem and is not backed up' });
+              entry.mount = true;
+            } else entry.dir = await this.scanDir(full, path);
+            break;
+          case 'file':
+            if (sx.readUInt32LE(STATX_OFFSET.nlink) > 1) {
+              entry.linkKey = `${sx.readUInt32LE(STATX_OFFSET.devMajor)}:${sx.readUInt32LE(STATX_OFFSET.devMinor)}:${sx.readUInt32LE(STATX_OFFSET.ino + 4)}:${sx.readUInt32LE(STATX_OFFSET.ino)}`;
+              entry.abs = full;
+              entry.rel = path;
+              let paths = this.links.get(entry.linkKey);
+              if (!paths) this.links.set(entry.linkKey, (paths = []));
+              paths.push(entry);
+            } else if (!same) {
+              const read = await this.archiver.readFile(full, path, entry.st as BigIntStats);
+              if (!read) continue;
+              entry.read = read;
+            }
+            break;
+          case 'symlink':
+            if (!same) {
+              try {
+                entry.target = readlinkSync(full);
+              } catch (err) {
+                errors.push({ path, message: `symlink not read: ${problem(err)}` });
+                continue;
+              }
+            }
+            break;
+          default:
+        }
+        entries.push(entry);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return { entries };
+  }
+
+  /** Hard-linked files: the content of each inode once, from the pre-copy where one of its paths is unchanged, else read now. */
+  private async readLinks(): Promise<void> {
+    for (const [key, entries] of this.links) {
+      const unchanged = entries.find((e) => e.same);
+      if (unchanged) {
+        this.linkContent.set(key, { precopyPath: unchanged.rel as string });
+        continue;
+      }
+      let content: LinkContent = { unreadable: true };
+      for (const e of entries) {
+        const read = await this.archiver.readFile(e.abs as string, e.rel as string, e.st as BigIntStats);
+        if (read) {
+          content = { read };
+          break;
+        }
+        e.dropped = true;
+      }
+      if ('unreadable' in content) for (const e of entries) e.dropped = true;
+      this.linkContent.set(key, content);
+    }
+  }
+
+  private async tree(digest: Digest, path: string): Promise<Tree> {
+    try {
+      return decodeTree(await this.store.readBlob(digest), `tree ${digest}`);
+    } catch (err) {
+      throw new TsbakError(`the pre-copy's tree of ${path || '.'} cannot be read back (${errorMessage(err)}); the frozen pass cannot be completed`, { cause: err });
+    }
+  }
+
+  /** The pre-copy's node at a path (for a hard-linked inode whose content it holds). */
+  private async precopyNode(path: string): Promise<EntryNode> {
+    let tree = await this.tree(this.precopy.tree, '');
+    const parts = path.split('/');
+    for (let i = 0; i < parts.length; i++) {
+      const node = tree.nodes.find((n) => n.name === parts[i]);
+      if (!node || isHardlink(node)) break;
+      if (i === parts.length - 1) return node;
+      if (node.type !== 'dir' || !node.subtree) break;
+      tree = await this.tree(node.subtree, parts.slice(0, i + 1).join('/'));
+    }
+    throw new TsbakError(`internal error: the pre-copy has no node for ${path}, though its fingerprint was recorded`);
+  }
+
+  /** After the thaw: the trees, stored, and the result. */
+  async finish(): Promise<BackupResult> {
+    const st = this.rootSt as BigIntStats;
+    const top = await this.tree(this.precopy.tree, '');
+    const rootMeta = metaOf(st, 'dir');
+    const xattrs = this.rootSame ? top.root?.xattrs : this.rootXattrs;
+    if (xattrs) rootMeta.xattrs = xattrs;
+    const hardlinks = new Map<string, string>();
+    const nodes = await this.build(this.rootDir as FrozenDir, '', top, hardlinks);
+    const tree = await this.store.putTree(encodeTree(nodes, rootMeta));
+    await this.store.flush();
+    const stats = this.archiver.stats;
+    const pre = this.precopy.stats;
+    stats.readBytes += pre.readBytes;
+    stats.newChunks = pre.newChunks + this.store.stats.newChunks - this.before.newChunks;
+    stats.newTrees = pre.newTrees + this.store.stats.newTrees - this.before.newTrees;
+    stats.newBytes = pre.newBytes + this.store.stats.newBytes - this.before.newBytes;
+    return { tree, stats, errors: this.archiver.errors, warnings: this.archiver.warnings };
+  }
+
+  private async build(dir: FrozenDir, rel: string, prev: Tree | undefined, hardlinks: Map<string, string>): Promise<TreeNode[]> {
+    const stats = this.archiver.stats;
+    const previous = new Map<string, TreeNode>();
+    for (const n of prev?.nodes ?? []) previous.set(n.name, n);
+    const keyed = dir.entries.map((e) => ({ key: Buffer.from(e.name, 'utf8'), e }));
+    keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+    const nodes: TreeNode[] = [];
+    for (const { e } of keyed) {
+      if (e.dropped) continue;
+      const path = rel ? `${rel}/${e.name}` : e.name;
+      const p = previous.get(e.name);
+      if (e.linkKey) {
+        const first = hardlinks.get(e.linkKey);
+        if (first !== undefined) {
+          stats.files++;
+          nodes.push({ name: e.name, type: 'file', hardlink: first });
+          continue;
+        }
+        hardlinks.set(e.linkKey, path);
+      }
+      let node: EntryNode;
+      if (e.same) {
+        if (!p || isHardlink(p) || p.type !== e.type) throw new TsbakError(`internal error: the pre-copy's node of ${path} does not match its fingerprint`);
+        node = { ...p, atimeNs: (BigInt(e.aSec as number) * NS_PER_S + BigInt(e.aNsec as number)).toString() };
+        delete node.subtree;
+      } else {
+        node = { name: e.name, type: e.type, ...metaOf(e.st as BigIntStats, e.type) };
+        if (e.xattrs) node.xattrs = e.xattrs;
+      }
+      switch (e.type) {
+        case 'dir': {
+          stats.dirs++;
+          if (e.mount) {
+            node.subtree = await this.archiver.empty();
+            break;
+          }
+          const sub = p && !isHardlink(p) && p.type === 'dir' && p.subtree ? await this.tree(p.subtree, path) : undefined;
+          node.subtree = await this.store.putTree(encodeTree(await this.build(e.dir as FrozenDir, path, sub, hardlinks)));
+          break;
+        }
+        case 'file': {
+          stats.files++;
+          if (e.linkKey) {
+            const known = this.linkContent.get(e.linkKey) as LinkContent;
+            if ('read' in known) {
+              // Its bytes were counted as they were read.
+              node.content = known.read.content;
+              node.size = known.read.size;
+              if (known.read.sparse) node.sparse = true;
+              else delete node.sparse;
+            } else if ('precopyPath' in known) {
+              const from = known.precopyPath === path && p && !isHardlink(p) ? p : await this.precopyNode(known.precopyPath);
+              node.content = from.content ?? [];
+              node.size = from.size;
+              if (from.sparse) node.sparse = true;
+              else delete node.sparse;
+              stats.reusedFiles++;
+              stats.bytes += node.size;
+            }
+          } else if (e.read) {
+            node.content = e.read.content;
+            node.size = e.read.size;
+            if (e.read.sparse) node.sparse = true;
+          } else {
+            stats.reusedFiles++;
+            stats.bytes += node.size;
+          }
+          break;
+        }
+        case 'symlink':
+          stats.others++;
+          if (!e.same) {
+            node.target = e.target as string;
+            node.size = Buffer.byteLength(node.target);
+          }
+          break;
+        case 'chardev':
+        case 'blockdev':
+          stats.others++;
+          if (!e.same) {
+            const rdev = (e.st as BigIntStats).rdev;
+            node.rdev = { major: devMajor(rdev), minor: devMinor(rdev) };
+          }
+          break;
+        default:
+          stats.others++;
+      }
+      nodes.push(node);
+    }
+    return nodes;
+  }
 }

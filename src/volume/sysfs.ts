@@ -2,9 +2,9 @@
  * The system calls the volume engine needs beyond node:fs, from src/sys/libc.ts
  * (koffi), with the small policies the archiver and restorer share.
  */
-import { SysError, devMajor, devMinor, lgetxattr, llistxattr, lsetxattr, mknod, seekData, seekHole, utimensat } from '../sys/libc.js';
+import { SysError, devMajor, devMinor, errnoName, lgetxattr, llistxattr, lsetxattr, lstatxAt, mknod, seekData, seekHole, statxInt64, STATX_OFFSET, STATX_SIZE, utimensat } from '../sys/libc.js';
 
-export { SysError, devMajor, devMinor, lsetxattr, mknod, seekData, seekHole, utimensat };
+export { SysError, devMajor, devMinor, errnoName, lsetxattr, lstatxAt, mknod, seekData, seekHole, statxInt64, STATX_OFFSET, STATX_SIZE, utimensat };
 
 /**
  * The extended attributes of `path` (not following symlinks) as name → base64.

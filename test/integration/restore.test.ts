@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
 import { join } from 'node:path';
 import { dockerCli, engineA, engineB, fixtures, integrationSkip, tmpDir } from '../helpers.js';
 import { newRepo, tsbak, tsbakJson } from './support.js';
+import { makeTar } from '../unit/support/archives.js';
 
 const skip = integrationSkip();
 
@@ -84,6 +86,59 @@ test('a missing blob fails only its image: exit 3, the rest is restored', { skip
   assert.equal(report.error.exitCode, 3);
   const id = await dockerCli(['image', 'inspect', '--format', '{{.Id}}', fx.app.name], { host: engineB() });
   assert.equal(id.stdout.trim(), fx.app.id, 'the intact image was restored');
+});
+
+/** The offset of the first content byte of the first non-empty regular file in a tar. */
+function firstFileByte(tar: Buffer): number {
+  for (let at = 0; at + 512 <= tar.length; ) {
+    const size = parseInt(tar.subarray(at + 124, at + 136).toString('ascii').replace(/\0.*$/, '').trim() || '0', 8);
+    const type = tar[at + 156];
+    if (size > 0 && (type === 0x30 || type === 0)) return at + 512;
+    at += 512 + Math.ceil(size / 512) * 512;
+  }
+  throw new Error('no regular file with content in the layer');
+}
+
+test('restore into the engine does not hash layers, yet a damaged or wrong layer never loads: zstd checks the frame, the engine the diffID', { skip }, async () => {
+  const fx = fixtures();
+  const repo = await newRepo();
+  await tsbakJson(['backup', '--image', fx.tool.name, '--repo', repo]);
+  const layers = JSON.parse((await dockerCli(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', fx.tool.name])).stdout) as string[];
+  const hex = (layers[layers.length - 1] as string).slice(7);
+  const file = join(repo, 'blobs', 'sha256', hex.slice(0, 2), hex);
+  const original = readFileSync(file);
+  const B = { DOCKER_HOST: engineB() };
+  const attempt = async () => {
+    await dockerCli(['rmi', '-f', fx.tool.name], { host: engineB() });
+    return tsbak(['restore', 'latest', '--image', fx.tool.name, '--repo', repo], B);
+  };
+  try {
+    // A damaged frame: its content checksum (or its structure) fails the decompression.
+    const damaged = Buffer.from(original);
+    damaged[damaged.length - 2] = (damaged[damaged.length - 2] as number) ^ 0xff;
+    writeFileSync(file, damaged);
+    let r = await attempt();
+    assert.notEqual(r.code, 0, 'a damaged layer was loaded');
+    assert.match(r.stderr, new RegExp(`blob sha256:${hex} cannot be decompressed`));
+    // A sound frame of other content of another size: refused as the archive is written, with a clear error.
+    writeFileSync(file, zstdCompress(await makeTar([{ name: 'not-the-layer.txt', body: 'other content' }]), { checksumFlag: true }));
+    r = await attempt();
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /does not have the recorded size/);
+    // A sound frame of the same size whose content differs in one byte: only the engine's diffID check can tell.
+    const tar = Buffer.from(zstdDecompress(original));
+    tar[firstFileByte(tar)] ^= 0x01;
+    writeFileSync(file, zstdCompress(tar, { checksumFlag: true }));
+    r = await attempt();
+    assert.notEqual(r.code, 0, 'a wrong layer was loaded');
+    assert.match(r.stderr, /diff ?id/i);
+    assert.notEqual((await dockerCli(['image', 'inspect', fx.tool.name], { host: engineB() })).code, 0, 'no image was left behind');
+  } finally {
+    writeFileSync(file, original);
+  }
+  const r = await attempt();
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await dockerCli(['image', 'inspect', '--format', '{{.Id}}', fx.tool.name], { host: engineB() })).stdout.trim(), fx.tool.id);
 });
 
 test('--to archive:PATH writes a loadable archive and refuses to overwrite', { skip }, async () => {

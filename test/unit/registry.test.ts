@@ -126,6 +126,9 @@ test('registry error bodies: code, message and detail of each entry', () => {
   assert.deepEqual(describeErrorBody(''), { text: '', codes: [] });
 });
 
+/** sha256 of the pinned input's output, compressor version 2 (compress.ts). */
+const PINNED_PGZIP = '2a839d02978409314a30ca4d802c9fde11aab5fb1fb06d211322e097ed776e6a';
+
 async function pgzip(parts: Buffer[]): Promise<Buffer> {
   const out: Buffer[] = [];
   await pipeline(Readable.from(parts), new ParallelGzip(1), new Writable({ write: (c: Buffer, _e, cb) => (out.push(c), cb()) }));
@@ -148,6 +151,18 @@ test('parallel gzip: any gunzip reads it, the bytes do not depend on input chunk
     const b = Buffer.alloc(size, 'x');
     assert.ok(gunzipSync(await pgzip([b])).equals(b), `size ${size}`);
   }
+  // Stored blocks at the end (the final one carries BFINAL), of every length class.
+  for (const size of [PGZIP_BLOCK, PGZIP_BLOCK + 65535, 3 * 65535, 2 * PGZIP_BLOCK + 100_000]) {
+    const b = Buffer.concat([text.subarray(0, 5000), random.subarray(0, size)]);
+    assert.ok(gunzipSync(await pgzip([b])).equals(b), `text then ${size} random bytes`);
+  }
+});
+
+test('parallel gzip: the output bytes are pinned (a change here must bump COMPRESSOR_VERSION in compress.ts)', async () => {
+  const text = Buffer.from(Array.from({ length: 150_000 }, (_, i) => `${i} alpha beta ${(i * 7) % 97}\n`).join(''));
+  const random = createCipheriv('aes-256-ctr', Buffer.alloc(32, 3), Buffer.alloc(16, 4)).update(Buffer.alloc(2 * PGZIP_BLOCK + 999));
+  const out = await pgzip([text, random, text.subarray(0, 70_000)]);
+  assert.equal(createHash('sha256').update(out).digest('hex'), PINNED_PGZIP);
 });
 
 test('push plan: every name of every image under the namespace; one tag takes one image', () => {

@@ -4,8 +4,9 @@ import { pack as tarPack, type Header, type Pack } from 'tar-stream';
 
 type Headers = Partial<Header> & Pick<Header, 'name'>;
 import { tap } from '../../util/streams.js';
+import { CorruptDataError } from '../../errors.js';
 import { progress } from '../../util/progress.js';
-import type { BlobSource } from '../../repo/blob-store.js';
+import type { BlobSource, OpenOptions } from '../../repo/blob-store.js';
 import { digestHex, sha256, type Digest } from '../../util/digest.js';
 import { MediaType, type Descriptor, type ImageRecord, type Index, type Manifest } from '../model.js';
 import { familiarRepository, fullName, parseReference } from '../reference.js';
@@ -33,9 +34,10 @@ function blobName(digest: Digest): string {
  * Write images as one tar holding both layouts, as Docker 25+ does: the OCI
  * image layout (oci-layout, index.json, blobs/sha256) and docker save's
  * manifest.json + repositories pointing into the same blobs. Layers stream
- * from the source one at a time; shared blobs are written once.
+ * from the source one at a time; shared blobs are written once. `verify:
+ * false` is for readers that check each layer against its diffID themselves.
  */
-export async function writeImageArchive(images: ImageRecord[], source: BlobSource, out: Writable): Promise<number> {
+export async function writeImageArchive(images: ImageRecord[], source: BlobSource, out: Writable, options: OpenOptions = {}): Promise<number> {
   const pack = tarPack();
   let bytes = 0;
   const done = pipeline(
@@ -47,7 +49,7 @@ export async function writeImageArchive(images: ImageRecord[], source: BlobSourc
     out,
   );
   try {
-    await writeEntries(pack, images, source);
+    await writeEntries(pack, images, source, options);
     pack.finalize();
   } catch (err) {
     pack.destroy(err as Error);
@@ -58,7 +60,7 @@ export async function writeImageArchive(images: ImageRecord[], source: BlobSourc
   return bytes;
 }
 
-async function writeEntries(pack: Pack, images: ImageRecord[], source: BlobSource): Promise<void> {
+async function writeEntries(pack: Pack, images: ImageRecord[], source: BlobSource, options: OpenOptions): Promise<void> {
   await addBuffer(pack, { ...DIR, name: 'blobs/' });
   await addBuffer(pack, { ...DIR, name: 'blobs/sha256/' });
   await addBuffer(pack, { ...FILE, name: 'oci-layout' }, Buffer.from(JSON.stringify({ imageLayoutVersion: '1.0.0' })));
@@ -70,7 +72,7 @@ async function writeEntries(pack: Pack, images: ImageRecord[], source: BlobSourc
     }
     for (const layer of image.layers) {
       if (written.has(layer.diffID)) continue;
-      await addStream(pack, { ...FILE, name: blobName(layer.diffID), size: layer.size }, await source.open(layer.diffID));
+      await addStream(pack, { ...FILE, name: blobName(layer.diffID), size: layer.size }, await source.open(layer.diffID, options));
       written.add(layer.diffID);
     }
   }
@@ -124,7 +126,11 @@ function addBuffer(pack: Pack, header: Headers, body?: Buffer): Promise<void> {
 
 function addStream(pack: Pack, header: Headers, body: Readable): Promise<void> {
   return new Promise((resolve, reject) => {
-    const entry = pack.entry(header, (err) => (err ? reject(err) : resolve()));
+    // A body of another length than the header's fails the entry ("Size mismatch"): an error, never a crash.
+    const fail = (err: Error) =>
+      reject(/size mismatch/i.test(err.message) ? new CorruptDataError(`${header.name}: the stored content does not have the recorded size of ${header.size} bytes; run tsbak check --read-data`, { cause: err }) : err);
+    const entry = pack.entry(header, (err) => (err ? fail(err) : resolve()));
+    entry.on('error', fail);
     body.on('error', (err) => {
       entry.destroy(err);
       reject(err);

@@ -58,8 +58,11 @@ export async function spoolCompressed(input: Readable, kind: LayerCompression, d
   return { path, digest: counter.digest(), size: counter.bytes, remove };
 }
 
-/** Bump when layer compression changes its output bytes: old cached digests then no longer apply. */
-const COMPRESSOR_VERSION = 1;
+/**
+ * Bump when layer compression changes its output bytes: old cached digests then no longer apply.
+ * 2: pgzip writes incompressible blocks as its own stored blocks and deflates each block in one call.
+ */
+const COMPRESSOR_VERSION = 2;
 
 /** Where the cache lives between runs: system-wide for root, per user otherwise. */
 function defaultCacheFile(): string {

@@ -175,7 +175,10 @@ async function pushLayer(ctx: PushContext, layer: LayerRecord, compression: Laye
     const mountFrom = ctx.client.mountSource(known.digest, ctx.repository);
     try {
       // Compression is deterministic, so the known digest and length hold for a fresh compression.
-      const open = async () => compressedStream(await ctx.source.open(layer.diffID), compression);
+      // No SHA-256 of the layer on the way: the registry hashes the upload and refuses it unless it is
+      // `known.digest`, which was computed from verified content; any other content is refused and the
+      // layer is compressed anew below, from a verified read.
+      const open = async () => compressedStream(await ctx.source.open(layer.diffID, { verify: false }), compression);
       const how = await ctx.client.uploadBlob(ctx.repository, known.digest, known.size, open, mountFrom === undefined ? {} : { mountFrom });
       count(ctx, how, known.size);
       return known;

@@ -23,7 +23,6 @@ import { EngineContainers } from './containers.js';
 import { dockerCreateBody } from './create-body.js';
 import { execInContainer } from './exec.js';
 import { EngineImages, type EngineImageInspect } from './images.js';
-import { loadImagesIntoEngine } from './load.js';
 import { EngineVolumes, type VolumeInspect } from './volumes.js';
 
 const UNTAGGED = '<none>:<none>';
@@ -93,6 +92,8 @@ class DockerImages implements RuntimeImages {
   }
 
   async load(images: ImageRecord[], blobs: BlobSource): Promise<void> {
+    // The archive writer (tar-stream) loads with the first load, not with every command that talks to the engine.
+    const { loadImagesIntoEngine } = await import('./load.js');
     await loadImagesIntoEngine(this.client, images, blobs);
   }
 

@@ -1,7 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { outputFor, type GlobalArgs } from '../../context.js';
 import { table } from '../../../util/format.js';
-import { describeState } from '../../../runtime/builtin/containers.js';
 import { builtinRuntime } from './open.js';
 
 interface PsArgs extends GlobalArgs {
@@ -14,6 +13,8 @@ export const runtimePsCommand: CommandModule<GlobalArgs, PsArgs> = {
   builder: (y: Argv<GlobalArgs>) => y.option('all', { alias: 'a', type: 'boolean', default: false, describe: 'Also created and exited containers' }) as Argv<PsArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
+    // Loaded here, not at the top: the runtime's modules (unpacker, bundles, koffi) stay out of every other command's start.
+    const { describeState } = await import('../../../runtime/builtin/containers.js');
     const runtime = await builtinRuntime();
     const containers = (await runtime.containers.all()).filter((c) => argv.all || c.running);
     out.result(
