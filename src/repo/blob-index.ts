@@ -1,6 +1,5 @@
-import type { Backend } from './backend/backend.js';
-import { keys, indexIdOfKey } from './format.js';
-import { sha256, digestHex, parseDigest, type Digest } from '../util/digest.js';
+import type { Objects } from './objects.js';
+import { parseDigest, type Digest } from '../util/digest.js';
 import { CorruptDataError, errorMessage } from '../errors.js';
 import { mapLimit } from '../util/concurrency.js';
 
@@ -49,20 +48,18 @@ export class BlobIndex {
   private readonly entries = new Map<Digest, BlobEntry>();
   private readonly pending: BlobEntry[] = [];
 
-  static async load(backend: Backend): Promise<BlobIndex> {
+  static async load(objects: Objects): Promise<BlobIndex> {
     const index = new BlobIndex();
     const names: string[] = [];
-    for await (const key of backend.list(keys.indexPrefix)) if (indexIdOfKey(key)) names.push(key);
-    await mapLimit(names, 16, async (key) => {
-      const buf = await backend.readBuffer(key);
+    for await (const name of objects.list('index')) names.push(name);
+    await mapLimit(names, 16, async (name) => {
+      const key = `index/${name}`;
+      const buf = await objects.loadContent({ type: 'index', name });
       let file: IndexFile;
       try {
         file = JSON.parse(buf.toString('utf8')) as IndexFile;
       } catch (err) {
         throw new CorruptDataError(`index file ${key} is not valid JSON: ${errorMessage(err)}`);
-      }
-      if (sha256(buf) !== `sha256:${indexIdOfKey(key)}`) {
-        throw new CorruptDataError(`index file ${key} does not match its name (corrupted on disk?)`);
       }
       for (const entry of file.blobs ?? []) index.entries.set(parseDigest(entry.digest, key), entry);
       for (const pack of file.packs ?? []) {
@@ -106,7 +103,7 @@ export class BlobIndex {
   }
 
   /** Write the pending entries as one new index file. */
-  async flush(backend: Backend): Promise<string | undefined> {
+  async flush(objects: Objects): Promise<string | undefined> {
     if (this.pending.length === 0) return undefined;
     // Take the entries now: others may be added while this file is written.
     const taken = this.pending.splice(0);
@@ -120,13 +117,11 @@ export class BlobIndex {
     }
     if (packs.size > 0) file.packs = [...packs].map(([id, blobs]) => ({ id, blobs }));
     const buf = Buffer.from(JSON.stringify(file));
-    const hex = digestHex(sha256(buf));
     try {
-      await backend.writeBuffer(keys.index(hex), buf);
+      return await objects.saveContent('index', buf);
     } catch (err) {
       this.pending.unshift(...taken);
       throw err;
     }
-    return hex;
   }
 }

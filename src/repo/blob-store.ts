@@ -4,13 +4,11 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decompress as zstdDecompress } from 'zstd-napi';
-import type { Backend } from './backend/backend.js';
 import type { BlobEntry, BlobIndex, BlobKind } from './blob-index.js';
-import { keys } from './format.js';
-import { readPackedBlob } from './packs.js';
+import type { Objects } from './objects.js';
+import { blobHandle, readPackedBlob } from './packs.js';
 import { DigestCounter, sha256, type Digest } from '../util/digest.js';
-import { decompressor, detectCompression, zstdCompressor, type Compression } from '../util/compression.js';
+import { decompressor, detectCompression, type Compression } from '../util/compression.js';
 import { peek, rebuffer, tap } from '../util/streams.js';
 import { progress } from '../util/progress.js';
 import { CorruptDataError } from '../errors.js';
@@ -27,7 +25,7 @@ export interface StagedBlob {
   readonly rawSize: number;
   readonly compression: Compression;
   readonly storedSize: number;
-  /** Local path of the zstd-compressed content. */
+  /** Local path of the encoded (compressed, sealed) content. */
   readonly path: string;
 }
 
@@ -65,10 +63,10 @@ export interface BlobSource {
   readBuffer(digest: Digest): Promise<Buffer>;
 }
 
-/** Content-addressed blobs, each one zstd frame keyed by the sha256 of its content. */
+/** Content-addressed blobs, each one object (zstd frame, sealed) named from the sha256 of its content. */
 export class BlobStore implements BlobSink, BlobSource {
   constructor(
-    private readonly backend: Backend,
+    private readonly objects: Objects,
     /** The repository index (shared with the volume store so one flush covers both). */
     readonly index: BlobIndex,
   ) {}
@@ -90,15 +88,27 @@ export class BlobStore implements BlobSink, BlobSource {
 
   async stored(digest: Digest): Promise<boolean> {
     const pack = this.index.get(digest)?.pack;
-    if (pack) return (await this.backend.stat(keys.pack(pack.id))) !== undefined;
-    return this.index.has(digest) && (await this.backend.stat(keys.blob(digest))) !== undefined;
+    if (pack) return (await this.objects.stat({ type: 'pack', name: pack.id })) !== undefined;
+    return this.index.has(digest) && (await this.objects.stat(this.handle(digest))) !== undefined;
+  }
+
+  private handle(digest: Digest) {
+    return blobHandle(this.objects.codec, digest);
   }
 
   async stage(source: Readable, options: StageOptions = {}): Promise<StagedBlob> {
-    const path = join(await this.backend.stagingDir(), `blob-${randomBytes(8).toString('hex')}`);
+    const path = join(await this.objects.stagingDir(), `blob-${randomBytes(8).toString('hex')}`);
     const raw = new DigestCounter();
     const plain = new DigestCounter();
     let compression: Compression = 'none';
+    // The object's name (its sealed associated data) is known once the content has been read.
+    let rawDigest: Digest | undefined;
+    let plainDigest: Digest | undefined;
+    const contentDigest = (): Digest => {
+      rawDigest ??= raw.digest();
+      if (compression === 'none') return rawDigest;
+      return (plainDigest ??= plain.digest());
+    };
     try {
       let input: Readable = source;
       if (options.decompress) {
@@ -114,14 +124,15 @@ export class BlobStore implements BlobSink, BlobSource {
         }),
       ];
       if (compression !== 'none') stages.push(decompressor(compression), tap((c) => plain.update(c)));
-      await pipeline([input, ...stages, zstdCompressor(options.sizeHint), createWriteStream(path, { mode: 0o600 })]);
+      const encode = this.objects.codec.encodeStream('blob', () => this.objects.codec.nameOf(contentDigest()), options.sizeHint);
+      await pipeline([input, ...stages, ...encode, createWriteStream(path, { mode: 0o600 })]);
       const storedSize = (await stat(path)).size;
       const content = compression === 'none' ? raw : plain;
-      const rawDigest = raw.digest();
+      const digest = contentDigest();
       return {
-        digest: compression === 'none' ? rawDigest : content.digest(),
+        digest,
         size: content.bytes,
-        rawDigest,
+        rawDigest: rawDigest as Digest,
         rawSize: raw.bytes,
         compression,
         storedSize,
@@ -136,7 +147,7 @@ export class BlobStore implements BlobSink, BlobSource {
   /** Read back a small staged blob (a config or manifest) before it is committed. */
   async readStaged(staged: StagedBlob, limit: number): Promise<Buffer> {
     if (staged.size > limit) throw new CorruptDataError(`blob ${staged.digest} is ${staged.size} bytes; documents are limited to ${limit}`);
-    return zstdDecompress(await readFile(staged.path));
+    return this.objects.codec.decode(this.handle(staged.digest), await readFile(staged.path));
   }
 
   async discard(staged: StagedBlob): Promise<void> {
@@ -149,7 +160,7 @@ export class BlobStore implements BlobSink, BlobSource {
       await this.discard(staged);
       return;
     }
-    await this.backend.writeFile(keys.blob(staged.digest), staged.path);
+    await this.objects.publishFile(this.handle(staged.digest), staged.path);
     this.index.add({ digest: staged.digest, size: staged.size, stored: staged.storedSize, kind });
   }
 
@@ -157,30 +168,23 @@ export class BlobStore implements BlobSink, BlobSource {
   async open(digest: Digest, options: OpenOptions = {}): Promise<Readable> {
     // A packed blob (a volume chunk or tree) is small: read it whole, verified.
     if (this.index.get(digest)?.pack) return Readable.from([await this.readBuffer(digest)]);
-    const stored = await this.backend.read(keys.blob(digest));
-    // Every blob is one zstd frame written with a content checksum (zstdCompressor): a damaged frame fails here.
-    const plain = decompressor('zstd');
-    stored.on('error', (err) => plain.destroy(err));
-    if (options.verify === false) {
-      const out = new PassThrough({ highWaterMark: 1 << 20 });
-      plain.on('error', (err) => out.destroy(new CorruptDataError(`blob ${digest} cannot be decompressed: ${err.message}`)));
-      return stored.pipe(plain).pipe(out);
-    }
-    const verify = verifier(digest, `blob ${digest}`);
-    plain.on('error', (err) => verify.destroy(new CorruptDataError(`blob ${digest} cannot be decompressed: ${err.message}`)));
-    return stored.pipe(plain).pipe(verify);
+    // Opened (authenticated, when sealed) and decompressed as it streams; every frame carries zstd's content checksum.
+    const plain = await this.objects.openStream(this.handle(digest));
+    const out = options.verify === false ? new PassThrough({ highWaterMark: 1 << 20 }) : verifier(digest, `blob ${digest}`);
+    plain.on('error', (err) => out.destroy(err instanceof CorruptDataError ? new CorruptDataError(`blob ${digest}: ${err.message}`) : err));
+    return plain.pipe(out);
   }
 
   async readBuffer(digest: Digest): Promise<Buffer> {
     const pack = this.index.get(digest)?.pack;
-    if (pack) return readPackedBlob(this.backend, digest, pack);
-    const data = zstdDecompress(await this.backend.readBuffer(keys.blob(digest)));
+    if (pack) return readPackedBlob(this.objects, digest, pack);
+    const data = await this.objects.load(this.handle(digest));
     if (sha256(data) !== digest) throw new CorruptDataError(`blob ${digest} does not match its digest (repository corrupted?)`);
     return data;
   }
 
   async flushIndex(): Promise<string | undefined> {
-    return this.index.flush(this.backend);
+    return this.index.flush(this.objects);
   }
 }
 

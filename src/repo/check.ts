@@ -1,7 +1,8 @@
 import type { Repository } from './repository.js';
 import type { Snapshot } from './snapshot.js';
 import type { BlobStore } from './blob-store.js';
-import { keys } from './format.js';
+import { handleString, type Handle } from './format.js';
+import { blobHandle } from './packs.js';
 import type { Digest } from '../util/digest.js';
 import { mapLimit } from '../util/concurrency.js';
 import { UsageError, errorMessage } from '../errors.js';
@@ -47,10 +48,13 @@ export async function checkRepository(repo: Repository, options: CheckOptions): 
     }
   }
 
-  const objects = new Map<string, Digest>();
-  for (const entry of index) objects.set(entry.pack ? keys.pack(entry.pack.id) : keys.blob(entry.digest), entry.digest);
-  await mapLimit([...objects.keys()], 16, async (key) => {
-    if (!(await repo.backend.stat(key))) errors.push(`${key} is listed in the index but missing from storage`);
+  const objects = new Map<string, Handle>();
+  for (const entry of index) {
+    const h: Handle = entry.pack ? { type: 'pack', name: entry.pack.id } : blobHandle(repo.objects.codec, entry.digest);
+    objects.set(handleString(h), h);
+  }
+  await mapLimit([...objects.values()], 16, async (h) => {
+    if (!(await repo.objects.stat(h))) errors.push(`${repo.objects.key(h)} is listed in the index but missing from storage`);
     report.objectsChecked++;
   });
 

@@ -13,12 +13,12 @@ import { createHash, randomBytes, type Hash } from 'node:crypto';
 import { closeSync, openSync, write } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { decompress as zstdDecompress } from 'zstd-napi';
-import type { Backend } from './backend/backend.js';
 import type { BlobIndex, BlobKind, PackIndexBlob, PackLocation } from './blob-index.js';
-import { keys } from './format.js';
+import type { Codec } from './codec.js';
+import { handleString, type Handle } from './format.js';
+import type { Objects } from './objects.js';
 import { parseDigest, sha256, type Digest } from '../util/digest.js';
-import { CorruptDataError, errorMessage } from '../errors.js';
+import { CorruptDataError, TsbakError, errorMessage } from '../errors.js';
 
 /** A pack is closed once it reaches this many bytes (the last blob may take it past). */
 export const PACK_TARGET_SIZE = 16 * 1024 * 1024;
@@ -35,10 +35,11 @@ export interface PackHeader {
   blobs: PackIndexBlob[];
 }
 
-/** The trailer of a pack: JSON header, then its length (uint32 LE). */
-export function encodeTrailer(blobs: PackIndexBlob[]): Buffer {
+/** The trailer of a pack: JSON header (encoded by the codec under the pack's handle when given), then its length (uint32 LE). */
+export function encodeTrailer(blobs: PackIndexBlob[], codec?: Codec, pack?: Handle): Buffer {
   const header: PackHeader = { version: 1, blobs };
-  const json = Buffer.from(JSON.stringify(header));
+  const plain = Buffer.from(JSON.stringify(header));
+  const json = codec && pack ? codec.encode(pack, plain) : plain;
   const len = Buffer.alloc(4);
   len.writeUInt32LE(json.length, 0);
   return Buffer.concat([json, len]);
@@ -73,25 +74,31 @@ export function parsePack(pack: Buffer, what = 'pack'): PackIndexBlob[] {
 }
 
 /** The blob list of a stored pack, from its trailer (two ranged reads): for index rebuilds and checks. */
-export async function readPackHeader(backend: Backend, id: string): Promise<PackIndexBlob[]> {
-  const key = keys.pack(id);
-  const st = await backend.stat(key);
-  if (!st) throw new CorruptDataError(`pack ${id} is missing from ${backend.location}`);
-  if (st.size < 4) throw new CorruptDataError(`pack ${key} is too short to hold a trailer`);
-  const len = (await backend.readRange(key, st.size - 4, 4)).readUInt32LE(0);
-  if (len > st.size - 4 || len > MAX_HEADER) throw new CorruptDataError(`pack ${key}: trailer length ${len} is impossible (corrupted?)`);
+export async function readPackHeader(objects: Objects, id: string): Promise<PackIndexBlob[]> {
+  const h: Handle = { type: 'pack', name: id };
+  const what = handleString(h);
+  const st = await objects.stat(h);
+  if (!st) throw new CorruptDataError(`${what} is missing from ${objects.location}`);
+  if (st.size < 4) throw new CorruptDataError(`${what} is too short to hold a trailer`);
+  const len = (await objects.readRange(h, st.size - 4, 4)).readUInt32LE(0);
+  if (len > st.size - 4 || len > MAX_HEADER) throw new CorruptDataError(`${what}: trailer length ${len} is impossible (corrupted?)`);
   const dataEnd = st.size - 4 - len;
-  return parseHeader(await backend.readRange(key, dataEnd, len), dataEnd, `pack ${key}`);
+  return parseHeader(objects.codec.decode(h, await objects.readRange(h, dataEnd, len)), dataEnd, what);
 }
 
-/** Read one packed blob: ranged read, decompress, verify its sha256. */
-export async function readPackedBlob(backend: Backend, digest: Digest, where: PackLocation): Promise<Buffer> {
-  const stored = await backend.readRange(keys.pack(where.id), where.offset, where.length);
+/** The handle of a blob (its name: the MAC of its digest, or the digest's hex when nothing is sealed). */
+export function blobHandle(codec: Codec, digest: Digest): Handle {
+  return { type: 'blob', name: codec.nameOf(digest) };
+}
+
+/** Read one packed blob: ranged read, open, decompress, verify its sha256. */
+export async function readPackedBlob(objects: Objects, digest: Digest, where: PackLocation): Promise<Buffer> {
   let data: Buffer;
   try {
-    data = zstdDecompress(stored);
+    data = await objects.loadPacked(where.id, blobHandle(objects.codec, digest), where.offset, where.length);
   } catch (err) {
-    throw new CorruptDataError(`blob ${digest} in pack ${where.id} cannot be decompressed: ${errorMessage(err)} (repository corrupted? run \`tsbak check\`)`);
+    if (err instanceof TsbakError && !(err instanceof CorruptDataError)) throw err;
+    throw new CorruptDataError(`blob ${digest} in pack ${where.id}: ${errorMessage(err)} (repository corrupted? run \`tsbak check\`)`);
   }
   if (sha256(data) !== digest) {
     throw new CorruptDataError(`blob ${digest} in pack ${where.id} does not match its digest (repository corrupted? run \`tsbak check\`)`);
@@ -136,7 +143,7 @@ export class PackWriter {
   readonly stats: PackWriterStats = { packs: 0, blobs: 0, storedBytes: 0 };
 
   constructor(
-    private readonly backend: Backend,
+    private readonly objects: Objects,
     private readonly index: BlobIndex,
     private readonly options: { targetSize?: number; onPublished?: (id: string, blobs: number) => void } = {},
   ) {}
@@ -151,10 +158,19 @@ export class PackWriter {
    * Resolves once the bytes are copied or written (not yet durable): the caller
    * may then reuse `stored`. A blob the writer already has is skipped.
    */
-  add(digest: Digest, kind: BlobKind, size: number, stored: Uint8Array): Promise<void> {
+  add(digest: Digest, kind: BlobKind, size: number, frame: Uint8Array): Promise<void> {
+    return this.enqueue(digest, () => this.append(digest, kind, size, this.objects.codec.sealCompressed(blobHandle(this.objects.codec, digest), frame as Buffer)));
+  }
+
+  /** Append a small document (a tree): compressed and sealed here by the codec. */
+  addDocument(digest: Digest, kind: BlobKind, doc: Buffer): Promise<void> {
+    return this.enqueue(digest, () => this.append(digest, kind, doc.length, this.objects.codec.encode(blobHandle(this.objects.codec, digest), doc)));
+  }
+
+  private enqueue(digest: Digest, append: () => Promise<void>): Promise<void> {
     if (this.has(digest)) return this.chain;
     this.unpublished.add(digest);
-    const step = this.chain.then(() => this.append(digest, kind, size, stored));
+    const step = this.chain.then(append);
     this.chain = step.catch((err: unknown) => {
       this.failure ??= err;
     });
@@ -184,14 +200,18 @@ export class PackWriter {
   }
 
   private async openPack(): Promise<OpenPack> {
-    const path = join(await this.backend.stagingDir(), `pack-${randomBytes(8).toString('hex')}`);
+    const path = join(await this.objects.stagingDir(), `pack-${randomBytes(8).toString('hex')}`);
     const fd = openSync(path, 'wx', 0o600);
     return { path, fd, hash: createHash('sha256'), size: 0, gather: Buffer.allocUnsafe(GATHER_BUFFER), gathered: 0, blobs: [] };
   }
 
   /** Write the trailer, close, and start publishing (bounded number in flight). */
   private async close(pack: OpenPack): Promise<void> {
-    const trailer = encodeTrailer(pack.blobs);
+    const codec = this.objects.codec;
+    // Format 2: named from its content (the MAC of its sorted blob digests), so writers of the
+    // same blobs write the same pack; the trailer is sealed under that name. Format 1: the sha256 of its bytes.
+    const id = codec.version >= 2 ? packName(codec, pack.blobs) : undefined;
+    const trailer = id ? encodeTrailer(pack.blobs, codec, { type: 'pack', name: id }) : encodeTrailer(pack.blobs);
     pack.hash.update(trailer);
     try {
       await flushGathered(pack);
@@ -199,7 +219,10 @@ export class PackWriter {
     } finally {
       closeSync(pack.fd);
     }
-    const id = pack.hash.digest('hex');
+    await this.queue(pack, id ?? pack.hash.digest('hex'));
+  }
+
+  private async queue(pack: OpenPack, id: string): Promise<void> {
     while (this.uploads.size >= MAX_UPLOADS) await Promise.race(this.uploads);
     const upload = this.publish(pack, id).then(
       () => {
@@ -215,7 +238,7 @@ export class PackWriter {
 
   private async publish(pack: OpenPack, id: string): Promise<void> {
     try {
-      await this.backend.writeFile(keys.pack(id), pack.path);
+      await this.objects.publishFile({ type: 'pack', name: id }, pack.path);
     } catch (err) {
       await rm(pack.path, { force: true });
       throw err;
@@ -247,6 +270,11 @@ export class PackWriter {
     if (pack) await discard(pack);
     await Promise.allSettled(this.uploads);
   }
+}
+
+/** A format-2 pack's name: the MAC of its blobs' digests, sorted, one per line. */
+export function packName(codec: Codec, blobs: { digest: Digest }[]): string {
+  return codec.nameOf(sha256(blobs.map((b) => b.digest).sort().join('\n')));
 }
 
 function writeAll(fd: number, data: Uint8Array): Promise<void> {

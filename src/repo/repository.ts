@@ -1,9 +1,10 @@
 import type { Backend } from './backend/backend.js';
 import { BlobIndex } from './blob-index.js';
 import { BlobStore } from './blob-store.js';
-import { FORMAT_NAME, FORMAT_VERSION, keys, newRepoConfig, snapshotIdOfKey, type RepoConfig } from './format.js';
+import { Codec } from './codec.js';
+import { CONFIG, FORMAT_NAME, FORMAT_VERSION, layoutFor, newRepoConfig, type RepoConfig } from './format.js';
+import { Objects } from './objects.js';
 import { parseSnapshot, type Snapshot, type StoredSnapshot } from './snapshot.js';
-import { sha256, digestHex } from '../util/digest.js';
 import { mapLimit } from '../util/concurrency.js';
 import { CorruptDataError, NotFoundError, RepositoryError, UsageError, errorMessage } from '../errors.js';
 
@@ -13,11 +14,15 @@ import { CorruptDataError, NotFoundError, RepositoryError, UsageError, errorMess
  */
 export class Repository {
   private blobStore: BlobStore | undefined;
+  /** Every object of the repository, by handle, through its codec. */
+  readonly objects: Objects;
 
   private constructor(
     readonly backend: Backend,
     readonly config: RepoConfig,
-  ) {}
+  ) {
+    this.objects = new Objects(backend, layoutFor(config.version), new Codec(config.version));
+  }
 
   get location(): string {
     return this.backend.location;
@@ -25,23 +30,25 @@ export class Repository {
 
   /** Create a new repository; refuses when one already exists there. */
   static async init(backend: Backend): Promise<Repository> {
-    if ((await backend.exists()) && (await backend.stat(keys.config))) {
+    if ((await backend.exists()) && (await backend.stat(CONFIG.type))) {
       throw new RepositoryError(`a repository already exists at ${backend.location}`);
     }
     await backend.create();
     const config = newRepoConfig();
-    await backend.writeBuffer(keys.config, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
-    return new Repository(backend, config);
+    const repo = new Repository(backend, config);
+    await repo.objects.save(CONFIG, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
+    return repo;
   }
 
   /** Open an existing repository, or create it when `create` is set and nothing is there. */
   static async open(backend: Backend, options: { create?: boolean } = {}): Promise<Repository> {
-    const exists = (await backend.exists()) && (await backend.stat(keys.config)) !== undefined;
+    const exists = (await backend.exists()) && (await backend.stat(CONFIG.type)) !== undefined;
     if (!exists) {
       if (options.create) return Repository.init(backend);
       throw new RepositoryError(`no repository at ${backend.location}; create one with \`tsbak init --repo ${backend.location}\``);
     }
-    const raw = await backend.readBuffer(keys.config);
+    // Format 1's config is plain JSON (the codec of format 1 stores it as it is).
+    const raw = await backend.readBuffer(CONFIG.type);
     let config: RepoConfig;
     try {
       config = JSON.parse(raw.toString('utf8')) as RepoConfig;
@@ -59,29 +66,22 @@ export class Repository {
 
   /** The blob store, with the index loaded on first use. */
   async blobs(): Promise<BlobStore> {
-    if (!this.blobStore) this.blobStore = new BlobStore(this.backend, await BlobIndex.load(this.backend));
+    if (!this.blobStore) this.blobStore = new BlobStore(this.objects, await BlobIndex.load(this.objects));
     return this.blobStore;
   }
 
   async saveSnapshot(snapshot: Snapshot): Promise<string> {
-    const buf = Buffer.from(JSON.stringify(snapshot, null, 1) + '\n');
-    const id = digestHex(sha256(buf));
-    await this.backend.writeBuffer(keys.snapshot(id), buf);
-    return id;
+    return this.objects.saveContent('snapshot', Buffer.from(JSON.stringify(snapshot, null, 1) + '\n'));
   }
 
   async snapshotIds(): Promise<string[]> {
     const ids: string[] = [];
-    for await (const key of this.backend.list(keys.snapshotsPrefix)) {
-      const id = snapshotIdOfKey(key);
-      if (id) ids.push(id);
-    }
+    for await (const id of this.objects.list('snapshot')) if (/^[0-9a-f]{64}$/.test(id)) ids.push(id);
     return ids;
   }
 
   async loadSnapshot(id: string): Promise<StoredSnapshot> {
-    const buf = await this.backend.readBuffer(keys.snapshot(id));
-    if (digestHex(sha256(buf)) !== id) throw new CorruptDataError(`snapshot ${id} does not match its id (corrupted on disk?)`);
+    const buf = await this.objects.loadContent({ type: 'snapshot', name: id });
     try {
       return { id, snapshot: parseSnapshot(buf.toString('utf8')) };
     } catch (err) {

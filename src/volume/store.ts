@@ -3,14 +3,12 @@
  * compressed on worker threads; blobs are read back verified. The archiver
  * writes through it, the restorer reads through it.
  */
-import { compress as zstdCompress } from 'zstd-napi';
-import type { Backend } from '../repo/backend/backend.js';
 import type { BlobIndex } from '../repo/blob-index.js';
+import type { Objects } from '../repo/objects.js';
 import { BlobStore } from '../repo/blob-store.js';
 import { PackWriter } from '../repo/packs.js';
 import type { Repository } from '../repo/repository.js';
 import { sha256, type Digest } from '../util/digest.js';
-import { ZSTD_LEVEL } from '../util/compression.js';
 import { CorruptDataError } from '../errors.js';
 import { CompressPool } from './compress-pool.js';
 
@@ -22,7 +20,7 @@ export interface BlobReader {
 export interface VolumeStoreOptions {
   /** Compression worker threads (default: 2, or 1 on a single core). */
   workers?: number;
-  /** zstd level (default 3). */
+  /** zstd level of the chunk compression workers (default 3, the codec's). */
   level?: number;
   /** Pack target size in bytes (default 16 MiB). */
   packSize?: number;
@@ -51,19 +49,19 @@ export class VolumeStore implements BlobReader {
   readonly stats: VolumeStoreStats = { newChunks: 0, newTrees: 0, newRawBytes: 0, newBytes: 0 };
 
   constructor(
-    private readonly backend: Backend,
+    private readonly objects: Objects,
     readonly index: BlobIndex,
-    private readonly options: VolumeStoreOptions = {},
+    options: VolumeStoreOptions = {},
   ) {
-    this.reader = new BlobStore(backend, index);
-    this.packs = new PackWriter(backend, index, options.packSize ? { targetSize: options.packSize } : {});
+    this.reader = new BlobStore(objects, index);
+    this.packs = new PackWriter(objects, index, options.packSize ? { targetSize: options.packSize } : {});
     this.pool = new CompressPool(options.workers, options.level, options.maxInFlight);
   }
 
   /** A volume store sharing the repository's index (one flush of either covers both). */
   static async forRepository(repo: Repository, options: VolumeStoreOptions = {}): Promise<VolumeStore> {
     const blobs: BlobStore = await repo.blobs();
-    return new VolumeStore(repo.backend, blobs.index, options);
+    return new VolumeStore(repo.objects, blobs.index, options);
   }
 
   /** True when the repository (or this run) already has the blob. */
@@ -118,16 +116,16 @@ export class VolumeStore implements BlobReader {
     this.inFlight.add(job);
   }
 
-  /** Store a tree document (small; compressed here). Returns its digest. */
+  /** Store a tree document (small; encoded by the codec on this thread). Returns its digest. */
   async putTree(doc: Buffer): Promise<Digest> {
     if (this.failure) throw this.failure;
     const digest = sha256(doc);
     if (this.has(digest)) return digest;
-    const stored = zstdCompress(doc, { compressionLevel: this.options.level ?? ZSTD_LEVEL, checksumFlag: true });
     this.stats.newTrees++;
     this.stats.newRawBytes += doc.length;
-    this.stats.newBytes += stored.length;
-    await this.packs.add(digest, 'tree', doc.length, stored);
+    const before = this.packs.stats.storedBytes;
+    await this.packs.addDocument(digest, 'tree', doc);
+    this.stats.newBytes += this.packs.stats.storedBytes - before;
     return digest;
   }
 
@@ -148,7 +146,7 @@ export class VolumeStore implements BlobReader {
       throw this.failure;
     }
     await this.packs.finish();
-    await this.index.flush(this.backend);
+    await this.index.flush(this.objects);
   }
 
   /** Stop the worker threads (after flush, or to abandon the run: an unfinished pack is dropped from staging). */

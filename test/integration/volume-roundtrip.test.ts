@@ -199,7 +199,7 @@ test('a backup restores with every entry type, mode, owner, time, xattr, hard li
     assert.ok(result.stats.newChunks >= 50 && result.stats.newChunks < 90, `${result.stats.newChunks} chunks`);
 
     // The repository holds packs and an index naming them; a fresh index sees the tree.
-    const index = await BlobIndex.load(new LocalBackend(repoRoot));
+    const index = await BlobIndex.load((await Repository.open(new LocalBackend(repoRoot))).objects);
     assert.equal(index.get(result.tree)?.kind, 'tree');
     assert.ok(index.get(result.tree)?.pack);
     const packs = readdirSync(join(repoRoot, 'data')).flatMap((d) => readdirSync(join(repoRoot, 'data', d)));

@@ -8,7 +8,9 @@ import { compress } from 'zstd-napi';
 import { LocalBackend } from '../../src/repo/backend/local.js';
 import { BlobIndex } from '../../src/repo/blob-index.js';
 import { BlobStore } from '../../src/repo/blob-store.js';
-import { keys, packIdOfKey } from '../../src/repo/format.js';
+import { LAYOUT_V1, keys, packIdOfKey } from '../../src/repo/format.js';
+import { Codec } from '../../src/repo/codec.js';
+import { Objects } from '../../src/repo/objects.js';
 import { PackWriter, encodeTrailer, parsePack, readPackHeader, readPackedBlob } from '../../src/repo/packs.js';
 import { sha256, type Digest } from '../../src/util/digest.js';
 import { CorruptDataError } from '../../src/errors.js';
@@ -24,16 +26,16 @@ function blob(i: number): { data: Buffer; digest: Digest; stored: Buffer } {
   return { data, digest: sha256(data), stored: compress(data, { compressionLevel: 3, checksumFlag: true }) };
 }
 
-async function packKeys(backend: LocalBackend): Promise<string[]> {
+async function packKeys(backend: Objects): Promise<string[]> {
   const out: string[] = [];
-  for await (const k of backend.list(keys.packsPrefix)) out.push(k);
+  for await (const k of backend.backend.list(keys.packsPrefix)) out.push(k);
   return out.sort();
 }
 
 test('packs: blobs are written into several packs, indexed, and read back by ranged reads', async () => {
   const root = repoDir();
-  const backend = new LocalBackend(root);
-  await backend.create();
+  const backend = new Objects(new LocalBackend(root), LAYOUT_V1, new Codec(1));
+  await backend.backend.create();
   const index = new BlobIndex();
   const published: string[] = [];
   const writer = new PackWriter(backend, index, { targetSize: 64 * 1024, onPublished: (id) => published.push(id) });
@@ -83,8 +85,8 @@ test('packs: blobs are written into several packs, indexed, and read back by ran
 
 test('packs: a corrupted byte or a truncated pack is detected', async () => {
   const root = repoDir();
-  const backend = new LocalBackend(root);
-  await backend.create();
+  const backend = new Objects(new LocalBackend(root), LAYOUT_V1, new Codec(1));
+  await backend.backend.create();
   const index = new BlobIndex();
   const writer = new PackWriter(backend, index);
   const b = blob(1);
