@@ -1,5 +1,6 @@
 // Helpers for integration tests. The components come from test/env/run.ts (`npm test`),
 // which describes them in TSBAK_TEST_* variables.
+import './repo-access.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';

@@ -28,6 +28,11 @@ export function buildCli(args: string[]): Argv {
       global: true,
       describe: 'S3 endpoint URL for s3:// repositories (default: $AWS_ENDPOINT_URL_S3, else AWS)',
     })
+    .option('password-file', {
+      type: 'string',
+      global: true,
+      describe: 'Read the repository password from this file (default: $TSBAK_PASSWORD_FILE, $TSBAK_PASSWORD, else a prompt)',
+    })
     .option('json', { type: 'boolean', global: true, default: false, describe: 'One JSON document on stdout; human output on stderr' })
     .command(initCommand)
     .command(backupCommand)

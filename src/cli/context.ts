@@ -9,6 +9,8 @@ import { Output } from './output.js';
 export interface GlobalArgs {
   repo?: string;
   s3Endpoint?: string;
+  /** A file whose first line is the repository password. */
+  passwordFile?: string;
   json: boolean;
 }
 
@@ -21,11 +23,20 @@ export function outputFor(argv: GlobalArgs): Output {
  * default, which is created on first use. A named one must exist (`tsbak init`)
  * unless `create` is set, so a typo never silently starts a new repository.
  */
-export async function openRepository(argv: GlobalArgs, options: { createNamed?: boolean } = {}): Promise<Repository> {
+export async function openRepository(argv: GlobalArgs, options: { createNamed?: boolean; insecureNoPassword?: boolean; init?: boolean } = {}): Promise<Repository> {
   const { openBackend, repositoryLocation } = await import('../repo/locate.js');
   const { Repository } = await import('../repo/repository.js');
+  const { passwordSource } = await import('./password.js');
   const location = repositoryLocation(argv.repo);
-  return Repository.open(openBackend(location.url, { s3Endpoint: argv.s3Endpoint }), { create: location.isDefault || options.createNamed === true });
+  const backend = openBackend(location.url, { s3Endpoint: argv.s3Endpoint });
+  const create = location.isDefault || options.createNamed === true;
+  const access = {
+    // A repository being created asks twice on a terminal; the default one gets a generated password file.
+    password: passwordSource(argv, { create: create || options.init === true, location: backend.location, ...(location.isDefault ? { defaultRepo: location.url } : {}) }),
+    insecureNoPassword: options.insecureNoPassword === true,
+  };
+  if (options.init) return Repository.init(backend, access);
+  return Repository.open(backend, { create, ...access });
 }
 
 export async function engineClient(): Promise<EngineClient> {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { digestHex, type Digest } from '../util/digest.js';
 
 /** The newest repository format version this tsbak writes and reads, described in docs/FORMAT.md. */
-export const FORMAT_VERSION = 1;
+export const FORMAT_VERSION = 2;
 export const FORMAT_NAME = 'tsbak-repository';
 
 export interface RepoConfig {
@@ -12,15 +12,18 @@ export interface RepoConfig {
   id: string;
   created: string;
   compression: 'zstd';
+  /** Format 2: whether objects are sealed (false: created with --insecure-no-password). */
+  encrypted?: boolean;
 }
 
-export function newRepoConfig(version = FORMAT_VERSION): RepoConfig {
+export function newRepoConfig(version = FORMAT_VERSION, encrypted = true): RepoConfig {
   return {
     format: FORMAT_NAME,
     version,
     id: randomBytes(32).toString('hex'),
     created: new Date().toISOString(),
     compression: 'zstd',
+    ...(version >= 2 ? { encrypted } : {}),
   };
 }
 

@@ -48,6 +48,15 @@ export class Objects {
     return plain;
   }
 
+  /** Write an object as it is, outside the codec (key files: the root of trust). */
+  async saveRaw(h: Handle, data: Buffer): Promise<void> {
+    await this.backend.writeBuffer(this.layout.key(h), data);
+  }
+
+  async loadRaw(h: Handle): Promise<Buffer> {
+    return this.backend.readBuffer(this.layout.key(h));
+  }
+
   /** Publish a staged local file that already holds the encoded object (the file may be moved away). */
   async publishFile(h: Handle, localPath: string): Promise<void> {
     await this.backend.writeFile(this.layout.key(h), localPath);

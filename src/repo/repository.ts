@@ -1,8 +1,10 @@
 import type { Backend } from './backend/backend.js';
 import { BlobIndex } from './blob-index.js';
 import { BlobStore } from './blob-store.js';
-import { Codec } from './codec.js';
+import { Codec, NULL_SEALER, type Sealer } from './codec.js';
+import { newMasterKey, type MasterKey } from './crypto.js';
 import { CONFIG, FORMAT_NAME, FORMAT_VERSION, layoutFor, newRepoConfig, type RepoConfig } from './format.js';
+import { addKey, listKeyNames, openMasterKey } from './keys.js';
 import { Objects } from './objects.js';
 import { parseSnapshot, type Snapshot, type StoredSnapshot } from './snapshot.js';
 import { mapLimit } from '../util/concurrency.js';
@@ -12,46 +14,93 @@ import { CorruptDataError, NotFoundError, RepositoryError, UsageError, errorMess
  * A tsbak repository: config, blobs (+ index) and snapshots on one backend.
  * It knows nothing about Docker; transports hand it blobs through BlobSink.
  */
+/** How to open or create an encrypted repository. */
+export interface AccessOptions {
+  /** The password, asked for only when one is needed (an encrypted repository, or init without insecureNoPassword). */
+  password?: () => Promise<string>;
+  /** Create an unencrypted format-2 repository (restic's --insecure-no-password). */
+  insecureNoPassword?: boolean;
+}
+
+const ZSTD_MAGIC = 0xfd2fb528;
+
 export class Repository {
   private blobStore: BlobStore | undefined;
-  /** Every object of the repository, by handle, through its codec. */
-  readonly objects: Objects;
 
   private constructor(
     readonly backend: Backend,
     readonly config: RepoConfig,
-  ) {
-    this.objects = new Objects(backend, layoutFor(config.version), new Codec(config.version));
-  }
+    /** Every object of the repository, by handle, through its codec. */
+    readonly objects: Objects,
+    private readonly master?: MasterKey,
+    /** The key file that opened it (encrypted repositories). */
+    readonly keyName?: string,
+  ) {}
 
   get location(): string {
     return this.backend.location;
   }
 
-  /** Create a new repository; refuses when one already exists there. */
-  static async init(backend: Backend): Promise<Repository> {
+  get encrypted(): boolean {
+    return this.master !== undefined;
+  }
+
+  /** Create a new repository (format 2, encrypted unless insecureNoPassword); refuses when one already exists there. */
+  static async init(backend: Backend, options: AccessOptions = {}): Promise<Repository> {
     if ((await backend.exists()) && (await backend.stat(CONFIG.type))) {
       throw new RepositoryError(`a repository already exists at ${backend.location}`);
     }
+    let master: MasterKey | undefined;
+    let password: string | undefined;
+    if (!options.insecureNoPassword) {
+      if (!options.password) throw new UsageError(`a new repository needs a password (TSBAK_PASSWORD, TSBAK_PASSWORD_FILE or --password-file), or --insecure-no-password`);
+      password = await options.password();
+      master = newMasterKey();
+    }
     await backend.create();
-    const config = newRepoConfig();
-    const repo = new Repository(backend, config);
-    await repo.objects.save(CONFIG, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
-    return repo;
+    const config = newRepoConfig(FORMAT_VERSION, master !== undefined);
+    const { AeadSealer } = await import('./crypto.js');
+    const objects = new Objects(backend, layoutFor(config.version), new Codec(config.version, master ? new AeadSealer(master) : NULL_SEALER));
+    let keyName: string | undefined;
+    if (master && password !== undefined) keyName = await addKey(objects, master, password);
+    await objects.save(CONFIG, Buffer.from(JSON.stringify(config, null, 2) + '\n'));
+    return new Repository(backend, config, objects, master, keyName);
   }
 
   /** Open an existing repository, or create it when `create` is set and nothing is there. */
-  static async open(backend: Backend, options: { create?: boolean } = {}): Promise<Repository> {
+  static async open(backend: Backend, options: { create?: boolean } & AccessOptions = {}): Promise<Repository> {
     const exists = (await backend.exists()) && (await backend.stat(CONFIG.type)) !== undefined;
     if (!exists) {
-      if (options.create) return Repository.init(backend);
+      if (options.create) return Repository.init(backend, options);
       throw new RepositoryError(`no repository at ${backend.location}; create one with \`tsbak init --repo ${backend.location}\``);
     }
-    // Format 1's config is plain JSON (the codec of format 1 stores it as it is).
     const raw = await backend.readBuffer(CONFIG.type);
+    let text: Buffer;
+    let master: MasterKey | undefined;
+    let keyName: string | undefined;
+    let sealer: Sealer = NULL_SEALER;
+    if (raw[0] === 0x7b) {
+      // Format 1: the config is plain JSON.
+      text = raw;
+    } else {
+      const v2 = new Codec(FORMAT_VERSION);
+      if (raw.length >= 4 && raw.readUInt32LE(0) === ZSTD_MAGIC) {
+        text = v2.decode(CONFIG, raw);
+      } else {
+        // Encrypted: a key file opens the master key, which opens the config.
+        if (!options.password) throw new UsageError(`the repository at ${backend.location} is encrypted: give its password (TSBAK_PASSWORD, TSBAK_PASSWORD_FILE or --password-file)`);
+        const probe = new Objects(backend, layoutFor(FORMAT_VERSION), v2);
+        const opened = await openMasterKey(probe, await options.password());
+        master = opened.master;
+        keyName = opened.keyName;
+        const { AeadSealer } = await import('./crypto.js');
+        sealer = new AeadSealer(master);
+        text = new Codec(FORMAT_VERSION, sealer).decode(CONFIG, raw);
+      }
+    }
     let config: RepoConfig;
     try {
-      config = JSON.parse(raw.toString('utf8')) as RepoConfig;
+      config = JSON.parse(text.toString('utf8')) as RepoConfig;
     } catch (err) {
       throw new RepositoryError(`repository config at ${backend.location} is not valid JSON: ${errorMessage(err)}`);
     }
@@ -61,7 +110,28 @@ export class Repository {
         `repository at ${backend.location} has format version ${config.version}; this tsbak reads up to ${FORMAT_VERSION}: upgrade tsbak`,
       );
     }
-    return new Repository(backend, config);
+    if ((config.version >= 2) !== (raw[0] !== 0x7b)) throw new RepositoryError(`repository config at ${backend.location} is not of the format its encoding says (damaged?)`);
+    const objects = new Objects(backend, layoutFor(config.version), new Codec(config.version, sealer));
+    return new Repository(backend, config, objects, master, keyName);
+  }
+
+  /** Add a key file for another password (encrypted repositories). */
+  async addKey(password: string): Promise<string> {
+    if (!this.master) throw new UsageError(`the repository at ${this.location} is not encrypted: it has no keys`);
+    return addKey(this.objects, this.master, password);
+  }
+
+  /** Remove a key file (not the last one, nor the one in use). */
+  async removeKey(name: string): Promise<void> {
+    if (!this.master) throw new UsageError(`the repository at ${this.location} is not encrypted: it has no keys`);
+    const names = await listKeyNames(this.objects);
+    const matches = names.filter((n) => n.startsWith(name));
+    if (matches.length === 0) throw new NotFoundError(`no key ${name} in ${this.location}; list them with \`tsbak key list\``);
+    if (matches.length > 1) throw new UsageError(`key id prefix ${name} is ambiguous: ${matches.map((m) => m.slice(0, 12)).join(', ')}`);
+    const target = matches[0] as string;
+    if (target === this.keyName) throw new UsageError(`key ${target.slice(0, 12)} is the one in use: open the repository with another password to remove it (or use \`tsbak key passwd\`)`);
+    if (names.length <= 1) throw new UsageError(`key ${target.slice(0, 12)} is the last one: removing it would lose the repository`);
+    await this.objects.remove({ type: 'key', name: target });
   }
 
   /** The blob store, with the index loaded on first use. */

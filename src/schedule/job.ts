@@ -84,6 +84,9 @@ export const runScheduledJob: JobRunner = async (schedule, signal) => {
 async function openScheduleRepository(schedule: Schedule) {
   const { openBackend, repositoryLocation } = await import('../repo/locate.js');
   const { Repository } = await import('../repo/repository.js');
+  const { passwordSource } = await import('../cli/password.js');
   const location = repositoryLocation(schedule.repository.url);
-  return Repository.open(openBackend(location.url, { s3Endpoint: schedule.repository.s3Endpoint }), { create: location.isDefault });
+  const backend = openBackend(location.url, { s3Endpoint: schedule.repository.s3Endpoint });
+  const password = passwordSource({}, { create: location.isDefault, location: backend.location, ...(location.isDefault ? { defaultRepo: location.url } : {}) });
+  return Repository.open(backend, { create: location.isDefault, password });
 }

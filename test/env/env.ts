@@ -153,6 +153,9 @@ export async function startEnvironment(teardown: Teardown, abort: AbortSignal = 
     return {
       vars: {
         TSBAK_TEST_ENV: '1',
+        // Every repository a test makes is encrypted with this password (test/repo-access.ts).
+        TSBAK_PASSWORD: 'tsbak-test-password',
+        TSBAK_SCRYPT_N: '4096',
         TSBAK_TEST_BASE_DIR: baseDir,
         TSBAK_TEST_DOCKER_HOST: engines.a.host,
         TSBAK_TEST_DOCKER_HOST_B: engines.b.host,

@@ -1,6 +1,7 @@
 // The registry transport against the real distribution registry (Debian docker-registry):
 // push from a repository, docker pull + run, skopeo cross-checks, re-push uploads nothing,
 // htpasswd and token auth, pull → push keeps a foreign manifest digest, clear errors.
+import { access } from '../repo-access.js';
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { spawnSync } from 'node:child_process';
@@ -61,7 +62,7 @@ async function engineLayers(ref: string): Promise<string[]> {
 }
 
 async function openRepo(path: string): Promise<Repository> {
-  return Repository.open(openBackend(path));
+  return Repository.open(openBackend(path), access);
 }
 
 /** One repository with the app and tool fixtures, shared by the push tests. */

@@ -1,6 +1,7 @@
 // Volume engine round trip: back up a directory with every kind of entry and
 // metadata into a real repository, restore it elsewhere, compare. Runs as root
 // (device nodes, owners, security.capability); needs no Docker.
+import { access } from '../repo-access.js';
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -160,7 +161,7 @@ function tarListing(root: string): string {
 }
 
 async function openStore(): Promise<{ store: VolumeStore; repo: Repository }> {
-  const repo = await Repository.open(new LocalBackend(repoRoot));
+  const repo = await Repository.open(new LocalBackend(repoRoot), access);
   return { store: await VolumeStore.forRepository(repo), repo };
 }
 
@@ -171,7 +172,7 @@ before(async () => {
   mkdirSync(src);
   buildSource(src);
   repoRoot = join(work, 'repo');
-  await Repository.init(new LocalBackend(repoRoot));
+  await Repository.init(new LocalBackend(repoRoot), access);
 });
 
 let firstTree: Digest;
@@ -199,7 +200,7 @@ test('a backup restores with every entry type, mode, owner, time, xattr, hard li
     assert.ok(result.stats.newChunks >= 50 && result.stats.newChunks < 90, `${result.stats.newChunks} chunks`);
 
     // The repository holds packs and an index naming them; a fresh index sees the tree.
-    const index = await BlobIndex.load((await Repository.open(new LocalBackend(repoRoot))).objects);
+    const index = await BlobIndex.load((await Repository.open(new LocalBackend(repoRoot), access)).objects);
     assert.equal(index.get(result.tree)?.kind, 'tree');
     assert.ok(index.get(result.tree)?.pack);
     const packs = readdirSync(join(repoRoot, 'data')).flatMap((d) => readdirSync(join(repoRoot, 'data', d)));

@@ -1,3 +1,4 @@
+import { access } from '../repo-access.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
@@ -11,7 +12,7 @@ import { LocalBackend } from '../../src/repo/backend/local.js';
 import { fakeImage, legacySaveArchive, tempRepository } from './support/archives.js';
 
 function blobFiles(repoDir: string): string[] {
-  const root = join(repoDir, 'blobs', 'sha256');
+  const root = join(repoDir, 'blobs');
   return readdirSync(root).flatMap((d) => readdirSync(join(root, d)).map((f) => join(root, d, f)));
 }
 
@@ -19,7 +20,7 @@ test('check finds nothing wrong in a fresh repository, then finds a flipped byte
   const { dir, cleanup } = await tempRepository();
   t.after(cleanup);
   const repoDir = join(dir, 'repo');
-  const open = () => Repository.open(new LocalBackend(repoDir));
+  const open = () => Repository.open(new LocalBackend(repoDir), access);
   const img = await fakeImage('chk', 2);
   await importArchive(await open(), Readable.from([await legacySaveArchive([{ image: img, tags: ['chk:1'] }])]), 'x.tar', []);
 

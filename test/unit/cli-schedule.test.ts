@@ -1,5 +1,6 @@
 // The forget and schedule commands through the real CLI, on a local repository of
 // synthetic snapshots (no engine needed).
+import { access } from '../repo-access.js';
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -47,7 +48,7 @@ describe('tsbak forget', () => {
   before(async () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'tsbak-forget-'));
     repoDir = path.join(dir, 'repo');
-    const repo = await Repository.init(openBackend(repoDir));
+    const repo = await Repository.init(openBackend(repoDir), access);
     for (let d = 1; d <= 10; d++) {
       await repo.saveSnapshot(doc(`2026-11-${String(d).padStart(2, '0')}T02:30:00.000Z`, 'web1', 'pgdata', d === 2 ? ['release'] : []));
       await repo.saveSnapshot(doc(`2026-11-${String(d).padStart(2, '0')}T14:30:00.000Z`, 'web1', 'pgdata'));

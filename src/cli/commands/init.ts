@@ -1,14 +1,25 @@
-import type { CommandModule } from 'yargs';
-import { outputFor, type GlobalArgs } from '../context.js';
+import type { Argv, CommandModule } from 'yargs';
+import { openRepository, outputFor, type GlobalArgs } from '../context.js';
 
-export const initCommand: CommandModule<GlobalArgs, GlobalArgs> = {
+interface InitArgs extends GlobalArgs {
+  insecureNoPassword: boolean;
+}
+
+export const initCommand: CommandModule<GlobalArgs, InitArgs> = {
   command: 'init',
-  describe: 'Create a new repository',
+  describe: 'Create a new repository (encrypted with a password unless --insecure-no-password)',
+  builder: (y: Argv<GlobalArgs>) =>
+    y.option('insecure-no-password', {
+      type: 'boolean',
+      default: false,
+      describe: 'Create an unencrypted repository: anyone who can read the storage can read the backups',
+    }) as unknown as Argv<InitArgs>,
   handler: async (argv) => {
     const out = outputFor(argv);
-    const { openBackend, repositoryLocation } = await import('../../repo/locate.js');
-    const { Repository } = await import('../../repo/repository.js');
-    const repo = await Repository.init(openBackend(repositoryLocation(argv.repo).url, { s3Endpoint: argv.s3Endpoint }));
-    out.result({ repository: repo.location, id: repo.config.id, version: repo.config.version }, () => `created tsbak repository ${repo.config.id.slice(0, 8)} at ${repo.location}`);
+    const repo = await openRepository(argv, { init: true, insecureNoPassword: argv.insecureNoPassword });
+    out.result(
+      { repository: repo.location, id: repo.config.id, version: repo.config.version, encrypted: repo.encrypted, ...(repo.keyName ? { key: repo.keyName } : {}) },
+      () => `created ${repo.encrypted ? 'encrypted' : 'UNENCRYPTED'} tsbak repository ${repo.config.id.slice(0, 8)} at ${repo.location}`,
+    );
   },
 };

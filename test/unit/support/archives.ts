@@ -1,3 +1,4 @@
+import { access } from '../../repo-access.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,6 +96,6 @@ export async function ociArchive(image: FakeImage, name: string): Promise<Buffer
 /** A fresh repository in a temp dir, removed by the returned cleanup. */
 export async function tempRepository(): Promise<{ repo: Repository; dir: string; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), 'tsbak-unit-'));
-  const repo = await Repository.init(new LocalBackend(join(dir, 'repo')));
+  const repo = await Repository.init(new LocalBackend(join(dir, 'repo')), access);
   return { repo, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
