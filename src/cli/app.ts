@@ -11,6 +11,7 @@ import { checkCommand } from './commands/check.js';
 import { thawCommand } from './commands/thaw.js';
 import { runtimeCommand } from './commands/runtime.js';
 import { forgetCommand } from './commands/forget.js';
+import { keyCommand } from './commands/key.js';
 import { scheduleCommand } from './commands/schedule.js';
 
 /** The parser of every command; main.ts runs it on the process's arguments. */
@@ -45,6 +46,7 @@ export function buildCli(args: string[]): Argv {
     .command(thawCommand)
     .command(runtimeCommand)
     .command(forgetCommand)
+    .command(keyCommand)
     .command(scheduleCommand)
     .completion('completion', 'Print a bash/zsh completion script: tsbak completion >> ~/.bashrc')
     .demandCommand(1, 'name a command; see tsbak --help')

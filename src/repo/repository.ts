@@ -122,16 +122,17 @@ export class Repository {
   }
 
   /** Remove a key file (not the last one, nor the one in use). */
-  async removeKey(name: string): Promise<void> {
+  async removeKey(name: string, options: { allowCurrent?: boolean } = {}): Promise<string> {
     if (!this.master) throw new UsageError(`the repository at ${this.location} is not encrypted: it has no keys`);
     const names = await listKeyNames(this.objects);
     const matches = names.filter((n) => n.startsWith(name));
     if (matches.length === 0) throw new NotFoundError(`no key ${name} in ${this.location}; list them with \`tsbak key list\``);
     if (matches.length > 1) throw new UsageError(`key id prefix ${name} is ambiguous: ${matches.map((m) => m.slice(0, 12)).join(', ')}`);
     const target = matches[0] as string;
-    if (target === this.keyName) throw new UsageError(`key ${target.slice(0, 12)} is the one in use: open the repository with another password to remove it (or use \`tsbak key passwd\`)`);
+    if (target === this.keyName && !options.allowCurrent) throw new UsageError(`key ${target.slice(0, 12)} is the one in use: open the repository with another password to remove it (or use \`tsbak key passwd\`)`);
     if (names.length <= 1) throw new UsageError(`key ${target.slice(0, 12)} is the last one: removing it would lose the repository`);
     await this.objects.remove({ type: 'key', name: target });
+    return target;
   }
 
   /** The blob store, with the index loaded on first use. */
