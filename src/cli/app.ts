@@ -34,6 +34,15 @@ export function buildCli(args: string[]): Argv {
       global: true,
       describe: 'Read the repository password from this file (default: $TSBAK_PASSWORD_FILE, $TSBAK_PASSWORD, else a prompt)',
     })
+    .option('host', {
+      type: 'string',
+      global: true,
+      describe: "The host name snapshots are recorded under, and whose last snapshot a backup starts from (default: $TSBAK_HOST, else the machine's)",
+    })
+    .middleware((argv) => {
+      // Carried in the environment so the snapshot code needs no CLI state (src/ops/snapshot-doc.ts: snapshotHost).
+      if (typeof argv.host === 'string' && argv.host !== '') process.env.TSBAK_HOST = argv.host;
+    })
     .option('json', { type: 'boolean', global: true, default: false, describe: 'One JSON document on stdout; human output on stderr' })
     .command(initCommand)
     .command(backupCommand)

@@ -3,12 +3,11 @@ import type { ContainerRuntime } from '../runtime/runtime.js';
 import type { ContainerRecord } from '../container/model.js';
 import { volumeMounts } from '../container/model.js';
 import { backupRuntimeImages } from './image-backup.js';
-import { newSnapshot } from './snapshot-doc.js';
+import { newSnapshot, snapshotHost } from './snapshot-doc.js';
 import { TsbakError, UsageError } from '../errors.js';
 import type { VolumeBackupOptions, VolumeBackupResult } from './volume-backup.js';
 import type { VolumeRecord } from '../volume/record.js';
 import type { Digest } from '../util/digest.js';
-import { hostname } from 'node:os';
 
 export interface BackupOptions {
   /** Every tagged image, every container and every volume of the engine. */
@@ -102,7 +101,7 @@ export async function backup(repo: Repository, runtime: ContainerRuntime, option
 /** The newest tree of each volume backed up from this host: its unchanged files are not read again. */
 async function parentTrees(repo: Repository): Promise<Map<string, Digest>> {
   const parents = new Map<string, Digest>();
-  const host = hostname();
+  const host = snapshotHost();
   for (const { snapshot } of await repo.snapshots()) {
     if (snapshot.hostname !== host) continue;
     for (const v of snapshot.volumes) parents.set(v.name, v.tree);

@@ -21,12 +21,17 @@ export function parseSnapshotTime(text: string): Date {
   return d;
 }
 
+/** The host snapshots are recorded under: --host / TSBAK_HOST, else the machine's name. */
+export function snapshotHost(): string {
+  return process.env.TSBAK_HOST || hostname();
+}
+
 /** A new snapshot document stamped with time (now, unless given: `backup --time`), host and user. */
 export function newSnapshot(source: SnapshotSource, images: ImageRecord[], tags: string[], time: Date = new Date()): Snapshot {
   const snapshot: Snapshot = {
     version: 1,
     time: time.toISOString(),
-    hostname: hostname(),
+    hostname: snapshotHost(),
     tags: [...new Set(tags)],
     tool: `tsbak ${VERSION}`,
     source,

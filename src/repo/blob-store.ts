@@ -11,7 +11,7 @@ import { DigestCounter, sha256, type Digest } from '../util/digest.js';
 import { decompressor, detectCompression, type Compression } from '../util/compression.js';
 import { peek, rebuffer, tap } from '../util/streams.js';
 import { progress } from '../util/progress.js';
-import { CorruptDataError } from '../errors.js';
+import { CorruptDataError, NotFoundError } from '../errors.js';
 
 /**
  * A blob written to local staging but not yet published. `digest` is of the
@@ -169,7 +169,7 @@ export class BlobStore implements BlobSink, BlobSource {
     // A packed blob (a volume chunk or tree) is small: read it whole, verified.
     if (this.index.get(digest)?.pack) return Readable.from([await this.readBuffer(digest)]);
     // Opened (authenticated, when sealed) and decompressed as it streams; every frame carries zstd's content checksum.
-    const plain = await this.objects.openStream(this.handle(digest));
+    const plain = await named(digest, this.objects.openStream(this.handle(digest)));
     const out = options.verify === false ? new PassThrough({ highWaterMark: 1 << 20 }) : verifier(digest, `blob ${digest}`);
     plain.on('error', (err) => out.destroy(err instanceof CorruptDataError ? new CorruptDataError(`blob ${digest}: ${err.message}`) : err));
     return plain.pipe(out);
@@ -178,13 +178,23 @@ export class BlobStore implements BlobSink, BlobSource {
   async readBuffer(digest: Digest): Promise<Buffer> {
     const pack = this.index.get(digest)?.pack;
     if (pack) return readPackedBlob(this.objects, digest, pack);
-    const data = await this.objects.load(this.handle(digest));
+    const data = await named(digest, this.objects.load(this.handle(digest)));
     if (sha256(data) !== digest) throw new CorruptDataError(`blob ${digest} does not match its digest (repository corrupted?)`);
     return data;
   }
 
   async flushIndex(): Promise<string | undefined> {
     return this.index.flush(this.objects);
+  }
+}
+
+/** A missing object named by the blob's digest too (its object name is a MAC that says nothing to a user). */
+async function named<T>(digest: Digest, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof NotFoundError) throw new NotFoundError(`blob ${digest}: ${err.message}`);
+    throw err;
   }
 }
 

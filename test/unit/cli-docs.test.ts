@@ -11,7 +11,7 @@ import { scheduleFileSchema } from '../../src/schedule/schema.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const main = join(root, 'dist/src/cli/main.js');
-const GLOBAL = new Set(['--repo', '--s3-endpoint', '--password-file', '--json', '--help', '--version']);
+const GLOBAL = new Set(['--repo', '--s3-endpoint', '--password-file', '--host', '--json', '--help', '--version']);
 
 function help(args: string[]): string {
   return execFileSync(process.execPath, [main, ...args, '--help'], { encoding: 'utf8', env: { ...process.env, COLUMNS: '200' } });

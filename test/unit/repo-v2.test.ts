@@ -286,3 +286,18 @@ test('a format-1 repository (written by tsbak before format 2) still reads', asy
   assert.equal(r.code, 0, r.stderr);
   renameSync(dir, dir + '.done');
 });
+
+test('--host (or TSBAK_HOST) sets the host a snapshot is recorded under', async () => {
+  const dir = tmp();
+  const repoDir = join(dir, 'repo');
+  assert.equal((await run(['init', '--repo', repoDir])).code, 0);
+  const archive = join(dir, 'a.tar');
+  writeFileSync(archive, await legacySaveArchive([{ image: await fakeImage('host', 1), tags: ['host:1'] }]));
+  assert.equal((await run(['import', archive, '--repo', repoDir, '--host', 'host-a'])).code, 0);
+  assert.equal((await run(['import', archive, '--repo', repoDir], { TSBAK_HOST: 'host-b' })).code, 0);
+  const r = await run(['snapshots', '--json', '--repo', repoDir]);
+  assert.equal(r.code, 0, r.stderr);
+  const doc = JSON.parse(r.stdout) as { snapshots?: { hostname: string }[] } | { hostname: string }[];
+  const list = Array.isArray(doc) ? doc : (doc.snapshots ?? []);
+  assert.deepEqual(list.map((s) => s.hostname).sort(), ['host-a', 'host-b']);
+});
